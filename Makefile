@@ -1,0 +1,52 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh machine.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dagstudio-installed
+PORT ?= 8888
+# apt needs root; use sudo when we are not root and sudo exists.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+# Keep JupyterLab from calling hosts on the internet at start-up.
+LAB_OFFLINE := --LabApp.extension_manager=readonly --LabApp.news_url=None \
+	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+
+.PHONY: install system-deps build js-test demo test lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml package.json package-lock.json
+	npm ci --no-audit --no-fund
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+install: $(STAMP) system-deps
+
+# The editable install bundles the front end once; this rebuilds it after edits.
+build: $(STAMP)
+	npm run build
+
+js-test: build
+	npm test
+	npm run typecheck
+
+demo: install build
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb --ip=127.0.0.1 --port=$(PORT) \
+		--no-browser $(ROOT_FLAG) $(LAB_OFFLINE)
+
+test: install js-test
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dagstudio_jupyter tests
+	$(VENV)/bin/ruff format --check dagstudio_jupyter tests
+
+clean:
+	rm -rf $(VENV) node_modules dagstudio_jupyter/static test-output

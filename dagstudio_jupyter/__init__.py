@@ -1,0 +1,58 @@
+"""DAG Studio for Jupyter: define, run and watch workflows of phases from notebooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ConflictError,
+    DagStudioError,
+    InvalidWorkflowError,
+    NotFoundError,
+    PhaseTimeoutError,
+    StoreError,
+)
+from .workflow import Phase, Workflow
+
+if TYPE_CHECKING:
+    from .kernel import Run
+    from .runner import Runner
+    from .store import DagStore, DuckDBStore
+    from .widget import DagWidget
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConflictError",
+    "DagStore",
+    "DagStudioError",
+    "DagWidget",
+    "DuckDBStore",
+    "InvalidWorkflowError",
+    "NotFoundError",
+    "Phase",
+    "PhaseTimeoutError",
+    "Run",
+    "Runner",
+    "StoreError",
+    "Workflow",
+    "__version__",
+]
+
+_LAZY = {
+    "DagWidget": "widget",
+    "DagStore": "store",
+    "DuckDBStore": "store",
+    "Run": "kernel",
+    "Runner": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The widget pulls in ipywidgets and the store DuckDB; load them on first use
+    # so `import dagstudio_jupyter` stays light for the server and the CLI.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,157 @@
+"""Kernel runs: a workflow run on a background thread of the notebook's kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .runner import Event, Runner
+from .store import DagStore, DuckDBStore
+
+if TYPE_CHECKING:
+    from .executors import Executor
+    from .widget import DagWidget
+    from .workflow import Workflow
+
+log = logging.getLogger(__name__)
+
+
+class Run:
+    """One execution of a workflow in this process.
+
+    The runner has its own event loop on a background thread, so the kernel
+    stays free to answer the widget (its Cancel button) while phases run.
+    Events go to the store; the widget follows what the store commits.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        widget: DagWidget | None = None,
+        store: DagStore | str | os.PathLike[str] | None = None,
+        max_parallel: int = 4,
+        executor: Executor | str | None = None,
+        retry_backoff_s: float = 0.5,
+        owner: str | None = None,
+    ) -> None:
+        self.workflow = workflow.validate()
+        self.store: DagStore = (
+            store if isinstance(store, DagStore) else DuckDBStore(store or ":memory:")
+        )
+        self.runner = Runner(
+            workflow,
+            emit=self._emit,
+            owner=owner or _user_name(),
+            max_parallel=max_parallel,
+            executor=executor,
+            retry_backoff_s=retry_backoff_s,
+        )
+        self.id = self.runner.execution_id
+        self.store.create_execution(self.runner.state.to_dict())
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_ready = threading.Event()
+        self._done = threading.Event()
+        if widget is not None:
+            widget.follow(self)
+
+    def __repr__(self) -> str:
+        error = f", error={self.error!r}" if self.error else ""
+        return f"<Run {self.workflow.id!r} {self.id[:8]} {self.status}{error}>"
+
+    def _emit(self, event: Event) -> None:
+        self.store.append_events([event])
+
+    def start(self) -> Run:
+        """Start the run on its own thread; return self at once."""
+        if self._thread is not None:
+            raise RuntimeError(f"run {self.id} was already started")
+        self._thread = threading.Thread(
+            target=self._main, name=f"dagstudio-run-{self.id[:8]}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._loop_ready.set()
+        try:
+            loop.run_until_complete(self.runner.run())
+        finally:
+            self.store.flush()
+            loop.close()
+            self._done.set()
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until the run ends (or `timeout` passes); return self.
+
+        Interrupting the kernel while waiting cancels the run.
+        """
+        try:
+            self._done.wait(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            self._done.wait(30)
+            raise
+        return self
+
+    def cancel(self) -> None:
+        """Ask the run to stop; phases not yet finished end as cancelled."""
+        self._loop_ready.wait(5)
+        if self._loop is not None and not self._done.is_set():
+            self._loop.call_soon_threadsafe(self.runner.cancel)
+
+    @property
+    def done(self) -> bool:
+        """True once the run ended and its events are committed."""
+        return self._done.is_set()
+
+    @property
+    def status(self) -> str:
+        """The execution status: pending, running, completed, failed or cancelled."""
+        return self.runner.state.status
+
+    @property
+    def error(self) -> str | None:
+        """Why the run failed or was cancelled, naming the phase."""
+        return self.runner.state.error
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """Results of completed phases, by phase id."""
+        return self.runner.results
+
+    def result(self, phase_id: str) -> Any:
+        """The result of one completed phase."""
+        self.workflow[phase_id]
+        if phase_id not in self.runner.results:
+            status = self.runner.state.phases[phase_id]["status"]
+            raise KeyError(f"phase {phase_id!r} has no result (status {status})")
+        return self.runner.results[phase_id]
+
+    @property
+    def phases(self) -> dict[str, dict[str, Any]]:
+        """Each phase's status, attempt, times and error, by phase id."""
+        return {pid: dict(p) for pid, p in self.runner.state.phases.items()}
+
+    def execution(self) -> dict[str, Any]:
+        """The execution document as the store holds it."""
+        return self.store.get_execution(self.id)
+
+    def events(self, since: int = 0) -> list[Event]:
+        """The committed events of this run after `since`, in order."""
+        return self.store.events_since(self.id, since)
+
+
+def _user_name() -> str | None:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # getuser raises a bare OSError/KeyError in containers
+        return None

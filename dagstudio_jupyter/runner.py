@@ -1,0 +1,248 @@
+"""The asyncio scheduler: runs ready phases in parallel and emits every state change."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ._kinds import PhaseFailed, run_phase_code
+from ._state import ExecutionState, utc_now
+from .errors import PhaseTimeoutError
+from .executors import Executor, make_executor
+from .workflow import Workflow
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+DONE = frozenset({"completed", "cached"})
+
+
+def new_execution_id() -> str:
+    """Return a fresh, unguessable execution id."""
+    return uuid.uuid4().hex
+
+
+class Runner:
+    """Runs one execution of a workflow on the running asyncio loop.
+
+    Every state change becomes an event with the next `seq`, handed to `emit`
+    (which must not block); the runner never touches a database or a socket.
+    Given the `state` of an earlier execution, it resumes: completed phases
+    are kept and the rest run again with `attempt` raised.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        emit: Callable[[Event], None] | None = None,
+        execution_id: str | None = None,
+        owner: str | None = None,
+        state: ExecutionState | None = None,
+        results: dict[str, Any] | None = None,
+        max_parallel: int = 4,
+        executor: Executor | str | None = None,
+        retry_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        if max_parallel < 1:
+            raise ValueError(f"max_parallel must be 1 or more, got {max_parallel}")
+        self.workflow = workflow.validate()
+        self.state = state or ExecutionState(
+            execution_id or new_execution_id(), workflow.to_dict(), owner=owner
+        )
+        self.results: dict[str, Any] = dict(results or {})
+        self.max_parallel = max_parallel
+        self.retry_backoff_s = retry_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._emit = emit
+        self._executor = make_executor(executor, max_parallel)
+        self._owns_executor = not isinstance(executor, Executor)
+        self._cancel_requested = False
+        self._main: asyncio.Task[Any] | None = None
+        self._order: list[str] = []
+
+    @property
+    def execution_id(self) -> str:
+        """The id of the execution this runner drives."""
+        return self.state.id
+
+    def cancel(self) -> None:
+        """Cancel the run; call it on the runner's loop."""
+        self._cancel_requested = True
+        if self._main is not None:
+            self._main.cancel()
+
+    def _event(
+        self, phase_id: str | None, status: str, attempt: int = 0, **extra: Any
+    ) -> None:
+        event: Event = {
+            "seq": self.state.last_seq + 1,
+            "at": utc_now(),
+            "execution_id": self.state.id,
+            "phase_id": phase_id,
+            "status": status,
+            "attempt": attempt,
+            "error": extra.pop("error", None),
+            **extra,
+        }
+        self.state.apply(event)
+        if self._emit is not None:
+            self._emit(event)
+
+    async def run(self, *, reason: str | None = None) -> ExecutionState:
+        """Run to the end and return the final state.
+
+        `reason` (such as "recovered") is recorded on the opening event. When
+        the task running this is cancelled from outside without `cancel()`,
+        nothing more is emitted, so the execution stays running for recovery.
+        """
+        self._main = asyncio.current_task()
+        extra: dict[str, Any] = {"reason": reason} if reason else {}
+        self._event(None, "running", **extra)
+        try:
+            if self._cancel_requested:
+                raise asyncio.CancelledError
+            await self._schedule()
+        except asyncio.CancelledError:
+            if not self._cancel_requested:
+                raise
+            self._finish_cancelled()
+        except Exception as exc:
+            log.exception("execution %s stopped by an internal error", self.state.id)
+            self._finish_failed_internally(exc)
+        finally:
+            if self._owns_executor:
+                self._executor.shutdown()
+        return self.state
+
+    async def _schedule(self) -> None:
+        phases = self.workflow.phases
+        children: dict[str, list[str]] = {pid: [] for pid in phases}
+        waiting: dict[str, int] = {}
+        for phase in phases.values():
+            for dep in phase.after:
+                children[dep].append(phase.id)
+        self._order = self.workflow.topological_order()
+        for pid in self._order:
+            if self.state.phases[pid]["status"] not in DONE:
+                waiting[pid] = sum(
+                    self.state.phases[dep]["status"] not in DONE
+                    for dep in phases[pid].after
+                )
+        ready = deque(pid for pid, count in waiting.items() if count == 0)
+        for pid in ready:
+            self._event(pid, "queued", self.state.phases[pid]["attempt"])
+        running: dict[asyncio.Task[Any], str] = {}
+        try:
+            while ready or running:
+                while ready and len(running) < self.max_parallel:
+                    pid = ready.popleft()
+                    running[asyncio.ensure_future(self._run_phase(pid))] = pid
+                finished, _ = await asyncio.wait(running, return_when="FIRST_COMPLETED")
+                for task in finished:
+                    pid = running.pop(task)
+                    if task.result():
+                        for child in children[pid]:
+                            if child not in waiting:
+                                continue
+                            waiting[child] -= 1
+                            if waiting[child] == 0:
+                                ready.append(child)
+                                self._event(
+                                    child, "queued", self.state.phases[child]["attempt"]
+                                )
+                    else:
+                        self._skip_downstream(pid, waiting)
+        finally:
+            await _cancel_all(running)
+        failed = [
+            pid for pid, p in self.state.phases.items() if p["status"] == "failed"
+        ]
+        if failed:
+            error = (
+                f"phase {failed[0]!r} failed: {self.state.phases[failed[0]]['error']}"
+            )
+            self._event(None, "failed", error=error, failed_phase=failed[0])
+        else:
+            self._event(None, "completed")
+
+    def _skip_downstream(self, failed_id: str, waiting: dict[str, int]) -> None:
+        downstream = self.workflow.downstream(failed_id)
+        for pid in self._order:
+            if pid in downstream and pid in waiting:
+                del waiting[pid]
+                attempt = self.state.phases[pid]["attempt"]
+                error = f"upstream phase {failed_id!r} failed"
+                self._event(pid, "skipped", attempt, error=error)
+
+    async def _run_phase(self, pid: str) -> bool:
+        """Run a phase with its retries; return True when it completed."""
+        phase = self.workflow.phases[pid]
+        upstream = {dep: self.results.get(dep) for dep in phase.after}
+        attempt = self.state.phases[pid]["attempt"]
+        for retry in range(phase.retries + 1):
+            attempt += 1
+            self._event(pid, "running", attempt)
+            try:
+                coro = run_phase_code(
+                    phase, self._executor, upstream, f"{self.state.id}:{pid}", attempt
+                )
+                result, output = await asyncio.wait_for(coro, phase.timeout_s)
+            except Exception as exc:
+                error = _describe(exc, phase.timeout_s)
+                output = exc.output if isinstance(exc, PhaseFailed) else None
+                tail = {"output": output} if output else {}
+                if retry == phase.retries:
+                    self._event(pid, "failed", attempt, error=error, **tail)
+                    return False
+                delay = min(self.retry_backoff_s * 2**retry, self.max_backoff_s)
+                self._event(
+                    pid,
+                    "queued",
+                    attempt,
+                    error=error,
+                    reason="retry",
+                    retry_in_s=delay,
+                    **tail,
+                )
+                await asyncio.sleep(delay)
+                continue
+            self.results[pid] = result
+            self._event(
+                pid, "completed", attempt, **({"output": output} if output else {})
+            )
+            return True
+        return False
+
+    def _finish_cancelled(self) -> None:
+        for pid, phase in self.state.phases.items():
+            if phase["status"] in ("pending", "queued", "running"):
+                self._event(pid, "cancelled", phase["attempt"], error="cancelled")
+        self._event(None, "cancelled", error="cancelled by request")
+
+    def _finish_failed_internally(self, exc: Exception) -> None:
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        for pid, phase in self.state.phases.items():
+            if phase["status"] in ("pending", "queued", "running"):
+                self._event(pid, "cancelled", phase["attempt"], error=message)
+        self._event(None, "failed", error=message)
+
+
+async def _cancel_all(tasks: dict[asyncio.Task[Any], str]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _describe(exc: BaseException, timeout_s: float | None) -> str:
+    if isinstance(exc, (asyncio.TimeoutError, PhaseTimeoutError)):
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, PhaseFailed):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,640 @@
+"""Execution store: the `DagStore` interface and its DuckDB implementation."""
+
+from __future__ import annotations
+
+import abc
+import base64
+import collections
+import contextlib
+import itertools
+import json
+import logging
+import os
+import re
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from ._state import EXECUTION_TERMINAL, PHASE_STATUSES, ExecutionState, SeqGapError
+from .errors import ConflictError, NotFoundError, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    Event = dict[str, Any]
+    Subscriber = Callable[[list[Event]], None]
+    Item = tuple[float, Event, str | None]  # (queued at, event, extra keys as JSON)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EVENT_KEYS = ("execution_id", "seq", "at", "phase_id", "status", "attempt", "error")
+_EVENT_COLUMNS = 'execution_id TEXT, seq BIGINT, "at" TEXT, phase_id TEXT, status TEXT,'
+_EVENT_COLUMNS += " attempt INTEGER, error TEXT, extra JSON"
+_PHASE_COLUMNS = "execution_id TEXT, id TEXT, ordinal INTEGER, status TEXT,"
+_PHASE_COLUMNS += " attempt INTEGER, started_at TEXT, finished_at TEXT, error TEXT"
+_STATE_COLUMNS = "id TEXT, status TEXT, started_at TEXT, finished_at TEXT,"
+_STATE_COLUMNS += " error TEXT, last_seq BIGINT"
+_SUMMARY = "id, name, status, owner, created_at, started_at, finished_at, error"
+_SUMMARY += ", last_seq"
+# Only the primary keys are indexed: they serve every look-up by id and by
+# (execution_id, seq). DuckDB turns an update of an indexed column into a
+# delete and an insert, so status and owner are filtered by a (cheap) scan.
+_SCHEMA = (
+    "CREATE TABLE executions (id TEXT PRIMARY KEY, name TEXT, owner TEXT,"
+    " status TEXT NOT NULL, workflow JSON NOT NULL, created_at TEXT NOT NULL,"
+    " created_us BIGINT NOT NULL, started_at TEXT, finished_at TEXT, error TEXT,"
+    " last_seq BIGINT NOT NULL)",
+    f"CREATE TABLE phases ({_PHASE_COLUMNS}, PRIMARY KEY (execution_id, id))",
+    f"CREATE TABLE events ({_EVENT_COLUMNS}, PRIMARY KEY (execution_id, seq))",
+)
+
+
+def _unnest(columns: str) -> str:
+    # One list parameter per column, unnested: a whole batch in one statement.
+    # Measured ~60 times faster than executemany (row by row) and ~7 times
+    # faster than multi-row VALUES, with no dependency beyond duckdb.
+    pairs = (column.split() for column in columns.split(","))
+    return "SELECT " + ", ".join(f"unnest(?::{t}[]) AS {n}" for n, t in pairs)
+
+
+_INSERT_EVENTS = f"INSERT INTO events {_unnest(_EVENT_COLUMNS)}"
+_INSERT_PHASES = f"INSERT INTO phases {_unnest(_PHASE_COLUMNS)}"
+_UPSERT_PHASES = f"{_INSERT_PHASES} ON CONFLICT (execution_id, id) DO UPDATE SET " + (
+    ", ".join(f"{c} = excluded.{c}" for c in _PHASE_COLUMNS.split()[6::2])
+)
+_UPDATE_EXECUTIONS = (
+    "UPDATE executions SET "
+    + (", ".join(f"{c} = v.{c}" for c in _STATE_COLUMNS.split()[2::2]))
+    + f" FROM ({_unnest(_STATE_COLUMNS)}) AS v WHERE executions.id = v.id"
+)
+
+
+class DagStore(abc.ABC):
+    """Where executions and their events live."""
+
+    @abc.abstractmethod
+    def create_execution(self, execution: dict[str, Any]) -> None:
+        """Store a new execution document and its phases, committed on return."""
+
+    @abc.abstractmethod
+    def append_events(self, events: list[Event]) -> None:
+        """Queue events to be committed, without waiting for the commit.
+
+        Raises `ValueError` naming the first malformed event; then none of
+        `events` is queued. Events are copied, so callers may reuse theirs.
+        Events already stored are dropped; one that leaves a gap in `seq` is
+        logged as an error and dropped, and the others are kept.
+        """
+
+    @abc.abstractmethod
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every event queued before the call is committed.
+
+        Subscribers have been called for them too. Raises `TimeoutError` if
+        `timeout` seconds pass first.
+        """
+
+    @abc.abstractmethod
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback` with each committed batch; return the unsubscriber.
+
+        Events reach the callback only once committed, in `seq` order per
+        execution. It must not modify them and should be quick. An exception
+        it raises is logged and does not reach the other callbacks.
+        """
+
+    @abc.abstractmethod
+    def get_execution(self, execution_id: str) -> dict[str, Any]:
+        """Return the execution document, phases in workflow order."""
+
+    @abc.abstractmethod
+    def list_executions(
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Return a page of execution summaries, newest first, and the next cursor.
+
+        A summary has no workflow but its `name`, and `progress`: the number
+        of phases in each status, and their `total`.
+        """
+
+    @abc.abstractmethod
+    def events_since(
+        self, execution_id: str, since: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Return the events with `seq` above `since`, in order."""
+
+    @abc.abstractmethod
+    def delete_execution(self, execution_id: str) -> None:
+        """Forget a finished execution with its phases and events."""
+
+    @abc.abstractmethod
+    def executions_with_status(self, *statuses: str) -> list[str]:
+        """Return the ids of the executions in any of `statuses`, oldest first."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Commit what is queued and release the store; safe to call twice."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class DuckDBStore(DagStore):
+    """A `DagStore` in one DuckDB file, written by one group-committing thread.
+
+    Queued events are committed in groups of up to `max_batch`, at most
+    `max_delay_s` after the first of them was queued, one transaction a group
+    that also brings the execution and phase rows up to date. Readers and
+    subscribers see an event only once it is committed. A group that fails to
+    commit is logged with its traceback and dropped; `flush` still returns.
+
+    Known limitation: the writer is a daemon thread, so events still queued
+    when the process exits without `close()` are lost (committed ones stay).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        max_batch: int = 500,
+        max_delay_s: float = 0.02,
+    ) -> None:
+        if max_batch < 1 or max_delay_s < 0:
+            raise ValueError("max_batch must be at least 1 and max_delay_s >= 0")
+        self._path = os.fspath(path)
+        self._max_batch = max_batch
+        self._max_delay_s = max_delay_s
+        self._conn = _open(self._path)
+        # DuckDB connections are not thread-safe: _wconn is used only under
+        # _write_lock, and each read takes a cursor of its own under _lock.
+        self._wconn = self._conn.cursor()
+        self._write_lock = threading.Lock()
+        self._states: dict[str, ExecutionState] = {}  # unfinished executions
+        self._lock = threading.Lock()
+        self._closed = False
+        self._subscribers: dict[int, Subscriber] = {}
+        self._keys = itertools.count()
+        self._cond = threading.Condition()
+        self._queue: collections.deque[Item] = collections.deque()
+        self._queued = self._done = self._flushers = 0
+        self._closing = False
+        self._writer = threading.Thread(
+            target=self._run_writer, name="dagstudio-store-writer", daemon=True
+        )
+        self._writer.start()
+        log.info("execution store opened at %s", self._path)
+
+    def create_execution(self, execution: dict[str, Any]) -> None:
+        try:
+            state = ExecutionState.from_dict(execution)
+            name, created_us = state.workflow.get("name"), _micros(state.created_at)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"not an execution document: {exc!r}") from exc
+        row = [state.id, name, state.owner, state.status, json.dumps(state.workflow)]
+        row += [state.created_at, created_us, state.started_at, state.finished_at]
+        row += [state.error, state.last_seq]
+        phases = [
+            {**phase, "execution_id": state.id, "ordinal": ordinal}
+            for ordinal, phase in enumerate(state.phases.values())
+        ]
+        with self._write_lock:
+            with _transaction(self._wconn) as cur:
+                sql = "SELECT 1 FROM executions WHERE id = ?"
+                if cur.execute(sql, [state.id]).fetchone():
+                    raise ConflictError(f"execution {state.id!r} already exists")
+                cur.execute(f"INSERT INTO executions VALUES ({'?,' * 10}?)", row)
+                if phases:
+                    cur.execute(_INSERT_PHASES, _columns(phases, _PHASE_COLUMNS))
+            if not state.finished:
+                self._states[state.id] = state
+
+    def append_events(self, events: list[Event]) -> None:
+        now = time.monotonic()
+        items = [(now, *_checked(event)) for event in events]
+        with self._cond:
+            if self._closing:
+                raise StoreError(f"store {self._path!r} is closed")
+            self._queue.extend(items)
+            self._queued += len(items)
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> None:
+        if threading.current_thread() is self._writer:
+            raise StoreError("flush() cannot be called from a store subscriber")
+        with self._cond:
+            target = self._queued
+            self._flushers += 1  # the writer stops waiting for more events
+            self._cond.notify_all()
+            try:
+                if not self._cond.wait_for(lambda: self._done >= target, timeout):
+                    raise TimeoutError(f"store {self._path!r}: flush timed out")
+            finally:
+                self._flushers -= 1
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        key = next(self._keys)
+        with self._lock:
+            self._subscribers[key] = callback
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers.pop(key, None)
+
+        return unsubscribe
+
+    def get_execution(self, execution_id: str) -> dict[str, Any]:
+        with self._reader() as cur:
+            doc = _load(cur, execution_id)
+        if doc is None:
+            raise NotFoundError(f"execution {execution_id!r} not found")
+        return doc
+
+    def list_executions(
+        self,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        where, params = ["TRUE"], []
+        for column, value in (("status", status), ("owner", owner)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if cursor is not None:
+            where.append("(created_us, id) < (?, ?)")
+            params += _decode_cursor(cursor)
+        with self._reader() as cur:
+            cur.execute(
+                f"SELECT {_SUMMARY}, created_us FROM executions WHERE"
+                f" {' AND '.join(where)} ORDER BY created_us DESC, id DESC LIMIT ?",
+                [*params, limit + 1],
+            )
+            items = _dicts(cur)
+            cur.execute(
+                "SELECT execution_id, status, count(*) FROM phases WHERE execution_id"
+                " IN (SELECT unnest(?::TEXT[])) GROUP BY ALL",
+                [[item["id"] for item in items[:limit]]],
+            )
+            counts = cur.fetchall()
+        next_cursor = None
+        if len(items) > limit:
+            del items[limit:]
+            next_cursor = _encode_cursor(items[-1]["created_us"], items[-1]["id"])
+        by_id = {item["id"]: item for item in items}
+        for item in items:
+            del item["created_us"]
+            item["progress"] = dict.fromkeys(["total", *sorted(PHASE_STATUSES)], 0)
+        for execution_id, phase_status, count in counts:
+            progress = by_id[execution_id]["progress"]
+            progress["total"] += count
+            progress[phase_status] = progress.get(phase_status, 0) + count
+        return items, next_cursor
+
+    def events_since(
+        self, execution_id: str, since: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        with self._reader() as cur:
+            sql = "SELECT 1 FROM executions WHERE id = ?"
+            if not cur.execute(sql, [execution_id]).fetchone():
+                raise NotFoundError(f"execution {execution_id!r} not found")
+            cur.execute(
+                "SELECT * FROM events WHERE execution_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                [execution_id, since, limit],
+            )
+            events = _dicts(cur)
+        for event in events:
+            if event["attempt"] is None:  # the event came without one
+                del event["attempt"]
+            event.update(json.loads(event.pop("extra") or "{}"))
+        return events
+
+    def delete_execution(self, execution_id: str) -> None:
+        with self._write_lock, _transaction(self._wconn) as cur:
+            sql = "SELECT status FROM executions WHERE id = ?"
+            row = cur.execute(sql, [execution_id]).fetchone()
+            if row is None:
+                raise NotFoundError(f"execution {execution_id!r} not found")
+            if row[0] not in EXECUTION_TERMINAL:
+                raise ConflictError(
+                    f"execution {execution_id!r} is {row[0]}; only a finished"
+                    " execution can be deleted"
+                )
+            for table, key in ("events", "execution_id"), ("phases", "execution_id"):
+                cur.execute(f"DELETE FROM {table} WHERE {key} = ?", [execution_id])
+            cur.execute("DELETE FROM executions WHERE id = ?", [execution_id])
+            self._states.pop(execution_id, None)
+
+    def executions_with_status(self, *statuses: str) -> list[str]:
+        with self._reader() as cur:
+            rows = cur.execute(
+                "SELECT id FROM executions WHERE status IN (SELECT unnest(?::TEXT[]))"
+                " ORDER BY created_us, id",
+                [list(statuses)],
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        if threading.current_thread() is self._writer:
+            raise StoreError("close() cannot be called from a store subscriber")
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._writer.join()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._wconn.close()
+            self._conn.close()
+        log.info("execution store closed at %s", self._path)
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"store {self._path!r} is closed")
+            cur = self._conn.cursor()
+        try:
+            # One snapshot per read: a document is never half old, half new.
+            cur.execute("BEGIN TRANSACTION")
+            yield cur
+        finally:
+            with self._lock:
+                cur.close()
+
+    def _run_writer(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closing)
+                if not self._queue:
+                    return
+                while len(self._queue) < self._max_batch and not (
+                    self._closing or self._flushers
+                ):
+                    wait = self._queue[0][0] + self._max_delay_s - time.monotonic()
+                    if wait <= 0 or not self._cond.wait(wait):
+                        break
+                count = min(len(self._queue), self._max_batch)
+                group = [self._queue.popleft() for _ in range(count)]
+            try:
+                committed = self._commit(group)
+            except Exception:
+                log.exception(
+                    "dropped %d event(s): commit to %s failed", count, self._path
+                )
+                committed = []
+            if committed:
+                self._notify(committed)
+            with self._cond:
+                self._done += count
+                self._cond.notify_all()
+
+    def _commit(self, group: list[Item]) -> list[Event]:
+        by_execution: dict[str, list[Item]] = {}
+        for item in group:
+            by_execution.setdefault(item[1]["execution_id"], []).append(item)
+        accepted: list[Item] = []
+        touched: dict[str, tuple[ExecutionState, set[str]]] = {}
+        with self._write_lock:
+            for execution_id, items in by_execution.items():
+                state = self._states.get(execution_id)
+                if state is None:
+                    doc = _load(self._wconn, execution_id)
+                    if doc is None:
+                        log.error(
+                            "dropped %d event(s) of unknown execution %r",
+                            len(items),
+                            execution_id,
+                        )
+                        continue
+                    state = self._states[execution_id] = ExecutionState.from_dict(doc)
+                count = len(accepted)
+                phases = _fold(state, items, accepted)
+                if len(accepted) > count:
+                    touched[execution_id] = (state, phases)
+            try:
+                if accepted:
+                    with _transaction(self._wconn) as cur:
+                        _write(cur, accepted, touched)
+            except Exception:
+                for execution_id in touched:  # the cache holds the lost events
+                    del self._states[execution_id]
+                raise
+            for execution_id in by_execution:  # keep only unfinished ones
+                state = self._states.get(execution_id)
+                if state is not None and state.finished:
+                    del self._states[execution_id]
+        return [event for _, event, _ in accepted]
+
+    def _notify(self, events: list[Event]) -> None:
+        with self._lock:
+            callbacks = list(self._subscribers.values())
+        for callback in callbacks:
+            try:
+                callback(events)
+            except Exception:
+                log.exception("store subscriber %r failed", callback)
+
+
+def _open(path: str) -> duckdb.DuckDBPyConnection:
+    try:
+        conn = duckdb.connect(path)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "Conflicting lock" not in text:
+            raise StoreError(f"cannot open store {path!r}: {text}") from exc
+        found = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
+        holder = f" ({found.group(1)})" if found else ""
+        raise StoreError(
+            f"cannot open store {path!r}: the file is locked by another process"
+            f"{holder}. Only one process can use a store file: stop that process"
+            " (for example another Jupyter server using this file) or point the"
+            " store at another file."
+        ) from exc
+    try:
+        with _transaction(conn) as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"
+            )
+            sql = "SELECT value FROM meta WHERE key = 'schema_version'"
+            row = cur.execute(sql).fetchone()
+            if row is None:
+                for ddl in _SCHEMA:
+                    cur.execute(ddl)
+                sql = "INSERT INTO meta VALUES ('schema_version', ?)"
+                cur.execute(sql, [str(SCHEMA_VERSION)])
+        version = SCHEMA_VERSION if row is None else int(row[0])
+    except (duckdb.Error, ValueError) as exc:
+        conn.close()
+        raise StoreError(f"{path!r} is not a usable store file: {exc}") from exc
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise StoreError(
+            f"store {path!r} has schema version {version}, but this"
+            f" dagstudio_jupyter reads version {SCHEMA_VERSION} only; upgrade"
+            " dagstudio_jupyter or point the store at another file"
+        )
+    return conn
+
+
+@contextlib.contextmanager
+def _transaction(
+    conn: duckdb.DuckDBPyConnection,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _checked(event: Event) -> tuple[Event, str | None]:
+    # Checked on the caller's thread, so bad input raises there and never
+    # makes the writer fail a whole group.
+    event = {"phase_id": None, "error": None, **event}
+    name = f"event {event.get('seq')!r} of execution {event.get('execution_id')!r}"
+    optional: tuple[type, ...] = (str, type(None))
+    kinds: tuple[type | tuple[type, ...], ...] = (str, int, str, optional, str, int)
+    for key, types in zip(EVENT_KEYS, (*kinds, optional), strict=True):
+        value = event.get(key, 0 if key == "attempt" else None)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"{name}: {key!r} is missing or of wrong type")
+    if event["seq"] < 1:
+        raise ValueError(f"{name}: 'seq' must be at least 1")
+    extra = {key: value for key, value in event.items() if key not in EVENT_KEYS}
+    try:
+        return event, json.dumps(extra) if extra else None
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: extra keys are not JSON: {exc}") from exc
+
+
+def _fold(state: ExecutionState, items: list[Item], accepted: list[Item]) -> set[str]:
+    """Apply one execution's events to its state; return the phases changed."""
+    items.sort(key=lambda item: item[1]["seq"])
+    phases: set[str] = set()
+    skipped: list[int] = []
+    for item in items:
+        event = item[1]
+        try:
+            if not state.apply(event):
+                continue  # already stored: a duplicate
+        except SeqGapError:
+            skipped.append(event["seq"])
+            continue
+        accepted.append(item)
+        if event["phase_id"] is not None:
+            phases.add(event["phase_id"])
+    if skipped:
+        log.error(
+            "execution %r: dropped %d event(s) after a gap in seq: %s; expected %d",
+            state.id,
+            len(skipped),
+            skipped[:10],
+            state.last_seq + 1,
+        )
+    return phases
+
+
+def _write(
+    cur: duckdb.DuckDBPyConnection,
+    accepted: list[Item],
+    touched: dict[str, tuple[ExecutionState, set[str]]],
+) -> None:
+    events = [event for _, event, _ in accepted]
+    columns = _columns(events, _EVENT_COLUMNS)
+    columns[-1] = [extra for _, _, extra in accepted]
+    cur.execute(_INSERT_EVENTS, columns)
+    phases = [
+        {**state.phases[phase_id], "execution_id": execution_id, "ordinal": ordinal}
+        for execution_id, (state, changed) in touched.items()
+        for ordinal, phase_id in enumerate(state.phases)
+        if phase_id in changed
+    ]
+    if phases:
+        cur.execute(_UPSERT_PHASES, _columns(phases, _PHASE_COLUMNS))
+    states = [vars(state) for state, _ in touched.values()]
+    cur.execute(_UPDATE_EXECUTIONS, _columns(states, _STATE_COLUMNS))
+
+
+def _columns(rows: list[dict[str, Any]], columns: str) -> list[list[Any]]:
+    names = [column.split()[0].strip('"') for column in columns.split(",")]
+    return [[row.get(name) for row in rows] for name in names]
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    names = [column[0] for column in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _load(cur: duckdb.DuckDBPyConnection, execution_id: str) -> dict[str, Any] | None:
+    cur.execute(
+        "SELECT id, workflow, owner, status, created_at, started_at, finished_at,"
+        " error, last_seq FROM executions WHERE id = ?",
+        [execution_id],
+    )
+    found = _dicts(cur)
+    if not found:
+        return None
+    doc = found[0]
+    doc["workflow"] = json.loads(doc["workflow"])
+    cur.execute(
+        "SELECT id, status, attempt, started_at, finished_at, error FROM phases"
+        " WHERE execution_id = ? ORDER BY ordinal",
+        [execution_id],
+    )
+    doc["phases"] = _dicts(cur)
+    return doc
+
+
+def _micros(stamp: str) -> int:
+    # Python 3.10's fromisoformat does not accept a trailing "Z".
+    moment = datetime.fromisoformat(
+        stamp[:-1] + "+00:00" if stamp[-1:] == "Z" else stamp
+    )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _encode_cursor(created_us: int, execution_id: str) -> str:
+    raw = json.dumps([created_us, execution_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_cursor(cursor: str) -> list[Any]:
+    try:
+        created_us, execution_id = json.loads(base64.urlsafe_b64decode(cursor))
+        if isinstance(created_us, int) and isinstance(execution_id, str):
+            return [created_us, execution_id]
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        pass
+    raise ValueError(f"invalid cursor {cursor!r}")

@@ -1,0 +1,181 @@
+"""`DagWidget`: the notebook widget that draws a workflow and follows its runs."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from ._state import ExecutionState, SeqGapError
+from .workflow import Workflow
+
+if TYPE_CHECKING:
+    from .kernel import Run
+
+STATIC = Path(__file__).parent / "static"
+Event = dict[str, Any]
+
+
+class DagWidget(anywidget.AnyWidget):
+    """Draws a workflow as a left-to-right graph and shows each phase's state live.
+
+    Events of a followed run are coalesced: the model is updated at most once
+    per `flush_interval_s`, so a fast run cannot flood the comm.
+    """
+
+    _esm = STATIC / "widget.js"
+    _css = STATIC / "widget.css"
+
+    workflow = traitlets.Dict().tag(sync=True)
+    execution = traitlets.Dict().tag(sync=True)
+    phases = traitlets.Dict().tag(sync=True)
+    height = traitlets.Int(420).tag(sync=True)
+
+    def __init__(
+        self,
+        workflow: Workflow | dict[str, Any] | None = None,
+        *,
+        flush_interval_s: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        if not (STATIC / "widget.js").exists():
+            raise RuntimeError(
+                "[dagstudio] the widget's front end is missing from the package "
+                f"({STATIC / 'widget.js'}); reinstall dagstudio-jupyter, or in a "
+                "checkout run `make build`"
+            )
+        super().__init__(**kwargs)
+        self.flush_interval_s = flush_interval_s
+        self._lock = threading.Lock()
+        self._state: ExecutionState | None = None
+        self._dirty: set[str] = set()
+        self._execution_dirty = False
+        self._toasts: list[dict[str, str]] = []
+        self._timer: threading.Timer | None = None
+        self._run: Run | None = None
+        self._unsubscribe: Any = None
+        if workflow is not None:
+            self.workflow = _document(workflow)
+        self.on_msg(self._handle_message)
+
+    def follow(self, run: Run) -> None:
+        """Show `run` live from now on; stop following any earlier run."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        with self._lock:
+            self._run = run
+            self._state = ExecutionState(run.id, run.workflow.to_dict())
+            self._dirty.clear()
+            self._toasts.clear()
+            with self.hold_sync():
+                self.workflow = self._state.workflow
+                self.phases = {}
+                self.execution = _execution_summary(self._state)
+        # Subscribe before reading the backlog so no commit falls in between;
+        # events seen twice are ignored by ExecutionState.apply.
+        self._unsubscribe = run.store.subscribe(self._on_events)
+        self._on_events(run.events())
+
+    def _on_events(self, events: list[Event]) -> None:
+        """Fold committed events in; called from the store's writer thread."""
+        with self._lock:
+            state = self._state
+            if state is None or self._run is None:
+                return
+            for event in events:
+                if event["execution_id"] != state.id:
+                    continue
+                try:
+                    self._apply(state, event)
+                except SeqGapError:
+                    for missed in self._run.events(state.last_seq):
+                        self._apply(state, missed)
+            if (self._dirty or self._execution_dirty) and self._timer is None:
+                self._timer = threading.Timer(self.flush_interval_s, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _apply(self, state: ExecutionState, event: Event) -> None:
+        if not state.apply(event):
+            return
+        if event.get("phase_id") is None:
+            self._execution_dirty = True
+        else:
+            self._dirty.add(event["phase_id"])
+        toast = _toast_for(event)
+        if toast is not None:
+            self._toasts.append(toast)
+
+    def flush(self) -> None:
+        """Send what changed since the last flush to the front end now."""
+        with self._lock:
+            self._timer = None
+            state = self._state
+            if state is None:
+                return
+            phases = dict(self.phases)
+            for pid in self._dirty:
+                phases[pid] = {k: v for k, v in state.phases[pid].items() if k != "id"}
+            toasts, self._toasts = self._toasts, []
+            with self.hold_sync():
+                if self._dirty:
+                    self.phases = phases
+                if self._execution_dirty:
+                    self.execution = _execution_summary(state)
+            self._dirty = set()
+            self._execution_dirty = False
+        for toast in toasts:
+            self.send({"type": "toast", **toast})
+
+    def _handle_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        cancel = isinstance(content, dict) and content.get("type") == "cancel"
+        if cancel and self._run is not None:
+            self._run.cancel()
+
+    def close(self) -> None:
+        """Stop following and close the widget."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        super().close()
+
+
+def _document(workflow: Workflow | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(workflow, Workflow):
+        return workflow.to_dict()
+    return copy.deepcopy(Workflow.from_dict(workflow).to_dict())
+
+
+def _execution_summary(state: ExecutionState) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "status": state.status,
+        "started_at": state.started_at,
+        "finished_at": state.finished_at,
+        "error": state.error,
+        "last_seq": state.last_seq,
+    }
+
+
+def _toast_for(event: Event) -> dict[str, str] | None:
+    """The toast a person should see for this event, if any."""
+    toast_id = f"{event['execution_id']}:{event['seq']}"
+    phase_id, status = event.get("phase_id"), event["status"]
+    if phase_id is None and status == "completed":
+        return {"id": toast_id, "level": "success", "text": "Workflow completed"}
+    if phase_id is None and status == "failed":
+        reason = event.get("error") or "no reason given"
+        return {"id": toast_id, "level": "error", "text": f"Workflow failed: {reason}"}
+    if phase_id is None and status == "cancelled":
+        return {"id": toast_id, "level": "info", "text": "Workflow cancelled"}
+    if phase_id is not None and event.get("reason") == "retry":
+        text = (
+            f"Phase {phase_id!r} failed on attempt {event['attempt']} "
+            f"({event.get('error')}); retrying in {event.get('retry_in_s', 0):g} s"
+        )
+        return {"id": toast_id, "level": "warning", "text": text}
+    return None

@@ -1,0 +1,457 @@
+"""The `Workflow` model: a DAG of phases on networkx, with its JSON document."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from .errors import InvalidWorkflowError
+
+if TYPE_CHECKING:
+    from .kernel import Run
+
+FORMAT = "dagstudio.workflow/1"
+KINDS = ("python", "notebook", "script", "shell", "noop")
+# Keyword arguments the runner hands to a python phase besides params and results.
+CONTEXT_ARGS = frozenset({"idempotency_key", "attempt", "upstream", "params"})
+_PHASE_KEYS = frozenset(
+    {"id", "kind", "label", "after", "params", "retries", "timeout_s"}
+    | {"ref", "path", "command", "group", "cwd", "env"}
+)
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass
+class Phase:
+    """One node of a workflow: what to run and what it waits for."""
+
+    id: str
+    kind: str = "noop"
+    label: str | None = None
+    after: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    timeout_s: float | None = None
+    ref: str | None = None
+    path: str | None = None
+    command: str | list[str] | None = None
+    group: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    func: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def display_label(self) -> str:
+        """The label shown to people: `label`, or the id when there is none."""
+        return self.label if self.label else self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return this phase as it appears in the workflow document."""
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "after": list(self.after),
+        }
+        optional = {
+            "label": self.label,
+            "params": self.params or None,
+            "retries": self.retries or None,
+            "timeout_s": self.timeout_s,
+            "ref": self.ref,
+            "path": self.path,
+            "command": self.command,
+            "group": self.group,
+            "cwd": self.cwd,
+            "env": self.env or None,
+        }
+        doc.update({key: value for key, value in optional.items() if value is not None})
+        return doc
+
+
+class Workflow:
+    """A directed acyclic graph of phases.
+
+    Build one in Python with `add` or the `phase` decorator, or load the
+    versioned JSON document with `from_dict`, `from_json` or `load`.
+
+    >>> wf = Workflow("demo")
+    >>> @wf.phase()
+    ... def load():
+    ...     return [3, 1, 2]
+    >>> @wf.phase(after=["load"])
+    ... def ordered(load):
+    ...     return sorted(load)
+    """
+
+    def __init__(self, id: str = "workflow", name: str | None = None) -> None:
+        if not isinstance(id, str) or not id.strip():
+            raise InvalidWorkflowError(
+                f"workflow id must be a non-empty string, got {id!r}"
+            )
+        self.id = id
+        self.name = name or id
+        self.phases: dict[str, Phase] = {}
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.id!r}: {len(self.phases)} phases>"
+
+    def __len__(self) -> int:
+        return len(self.phases)
+
+    def __contains__(self, phase_id: object) -> bool:
+        return phase_id in self.phases
+
+    def __getitem__(self, phase_id: str) -> Phase:
+        try:
+            return self.phases[phase_id]
+        except KeyError:
+            raise KeyError(f"workflow {self.id!r} has no phase {phase_id!r}") from None
+
+    def add(
+        self,
+        id: str | Callable[..., Any],
+        func: Callable[..., Any] | None = None,
+        *,
+        after: Iterable[str] | str = (),
+        kind: str | None = None,
+        label: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        retries: int = 0,
+        timeout_s: float | None = None,
+        ref: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        command: str | list[str] | None = None,
+        group: str | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Phase:
+        """Add a phase and return it.
+
+        `id` may be the callable itself, whose name then becomes the id. A
+        callable receives, as keyword arguments it declares, the results of
+        upstream phases named by their ids, the phase's `params`, and
+        `idempotency_key`, `attempt` and `upstream` (all upstream results).
+        Without a callable, `kind` is guessed from `ref`, `path` or `command`.
+        """
+        if callable(id) and func is None:
+            func, id = id, getattr(id, "__name__", "")
+        after_ids = [after] if isinstance(after, str) else list(after)
+        if kind is None:
+            kind = _guess_kind(func, ref, path, command)
+        phase = Phase(
+            id=id,  # type: ignore[arg-type]  # checked by _check_phase below
+            kind=kind,
+            label=label,
+            after=after_ids,
+            params=dict(params or {}),
+            retries=retries,
+            timeout_s=timeout_s,
+            ref=ref,
+            path=os.fspath(path) if path is not None else None,
+            command=command,
+            group=group,
+            cwd=cwd,
+            env=dict(env or {}),
+            func=func,
+        )
+        _check_phase(phase, len(self.phases) + 1)
+        if phase.id in self.phases:
+            raise InvalidWorkflowError(
+                f"duplicate phase id {phase.id!r} in workflow {self.id!r}"
+            )
+        self.phases[phase.id] = phase
+        return phase
+
+    def phase(
+        self, id: str | None = None, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator form of `add`; the function's name is the default id."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(id if id is not None else func.__name__, func, **options)
+            return func
+
+        return register
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """A networkx view: one node per phase id, an edge from each dependency."""
+        graph = nx.DiGraph()
+        for phase in self.phases.values():
+            graph.add_node(phase.id, phase=phase)
+        for phase in self.phases.values():
+            graph.add_edges_from((dep, phase.id) for dep in phase.after)
+        return graph
+
+    def validate(self) -> Workflow:
+        """Raise `InvalidWorkflowError` naming every culprit; return self if valid."""
+        if not self.phases:
+            raise InvalidWorkflowError(f"workflow {self.id!r} has no phases")
+        problems = [
+            f"phase {p.id!r} depends on unknown phase {dep!r}"
+            for p in self.phases.values()
+            for dep in p.after
+            if dep not in self.phases
+        ]
+        if problems:
+            raise InvalidWorkflowError("; ".join(problems))
+        graph = self.graph
+        # find_cycle is slow on large acyclic graphs, so ask the cheap question first.
+        if not nx.is_directed_acyclic_graph(graph):
+            cycle = [u for u, _ in nx.find_cycle(graph)]
+            path = " -> ".join(repr(node) for node in [*cycle, cycle[0]])
+            raise InvalidWorkflowError(f"workflow {self.id!r} has a cycle: {path}")
+        for phase in self.phases.values():
+            _check_signature(phase)
+        return self
+
+    def topological_order(self) -> list[str]:
+        """Phase ids in an order where every phase follows its dependencies."""
+        position = {phase_id: index for index, phase_id in enumerate(self.phases)}
+        # Ties go to the phase added first, so the order is stable run to run.
+        return list(nx.lexicographical_topological_sort(self.graph, key=position.get))
+
+    def upstream(self, phase_id: str) -> set[str]:
+        """Every phase that `phase_id` depends on, directly or not."""
+        self[phase_id]
+        return set(nx.ancestors(self.graph, phase_id))
+
+    def downstream(self, phase_id: str) -> set[str]:
+        """Every phase that depends on `phase_id`, directly or not."""
+        self[phase_id]
+        return set(nx.descendants(self.graph, phase_id))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the versioned workflow document."""
+        return {
+            "format": FORMAT,
+            "id": self.id,
+            "name": self.name,
+            "phases": [phase.to_dict() for phase in self.phases.values()],
+        }
+
+    def to_json(self, **dumps_options: Any) -> str:
+        """Return the workflow document as JSON text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, **dumps_options)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the workflow document to a JSON file."""
+        Path(path).write_text(self.to_json(indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Workflow:
+        """Load and validate a workflow document."""
+        if not isinstance(doc, Mapping):
+            raise InvalidWorkflowError(
+                f"a workflow document must be a JSON object, got {type(doc).__name__}"
+            )
+        fmt = doc.get("format", FORMAT)
+        if fmt != FORMAT:
+            raise InvalidWorkflowError(
+                f"unsupported workflow format {fmt!r}; expected {FORMAT!r}"
+            )
+        workflow = cls(doc.get("id", "workflow"), doc.get("name"))
+        phases = doc.get("phases")
+        if not isinstance(phases, list):
+            raise InvalidWorkflowError("workflow 'phases' must be a list of objects")
+        for number, item in enumerate(phases, start=1):
+            workflow.add(**_phase_options(item, number))
+        return workflow.validate()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Workflow:
+        """Load a workflow document from JSON text."""
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidWorkflowError(f"workflow is not valid JSON: {exc}") from exc
+        return cls.from_dict(doc)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Workflow:
+        """Load a workflow document from a JSON file."""
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def from_networkx(
+        cls, graph: nx.DiGraph, id: str = "workflow", name: str | None = None
+    ) -> Workflow:
+        """Build a workflow from a networkx DiGraph; an edge u -> v runs u first.
+
+        Node attributes named like phase fields (`kind`, `label`, `params`,
+        `retries`, `timeout_s`, `ref`, `command`, `func`, ...) are used; node
+        ids that are not strings are converted with `str`.
+        """
+        if not graph.is_directed():
+            raise InvalidWorkflowError("from_networkx needs a directed graph (DiGraph)")
+        workflow = cls(id, name)
+        for node, attrs in graph.nodes(data=True):
+            options = {
+                key: attrs[key] for key in (_PHASE_KEYS | {"func"}) if key in attrs
+            }
+            options.pop("id", None)
+            options["after"] = [str(dep) for dep in graph.predecessors(node)]
+            workflow.add(str(node), **options)
+        return workflow.validate()
+
+    def run(self, **options: Any) -> Run:
+        """Run the workflow in this process and wait for it; return the `Run`.
+
+        Takes the options of `start`. Interrupting the kernel cancels the run.
+        """
+        return self.start(**options).wait()
+
+    def start(self, **options: Any) -> Run:
+        """Start the workflow in a background thread and return its `Run` at once.
+
+        Options: `widget` (a `DagWidget` to follow the run), `store` (a
+        `DagStore` or a DuckDB file path; in memory by default),
+        `max_parallel`, `executor`, `retry_backoff_s`.
+        """
+        from .kernel import Run
+
+        return Run(self, **options).start()
+
+    def show(self, **options: Any) -> Any:
+        """Return a `DagWidget` drawing this workflow."""
+        from .widget import DagWidget
+
+        return DagWidget(self, **options)
+
+
+def _guess_kind(
+    func: Callable[..., Any] | None,
+    ref: str | None,
+    path: str | os.PathLike[str] | None,
+    command: str | list[str] | None,
+) -> str:
+    if func is not None or ref is not None:
+        return "python"
+    if command is not None:
+        return "shell"
+    if path is not None:
+        return "notebook" if os.fspath(path).endswith(".ipynb") else "script"
+    return "noop"
+
+
+def _check_phase(phase: Phase, number: int) -> None:
+    if not isinstance(phase.id, str) or not phase.id.strip():
+        raise InvalidWorkflowError(
+            f"phase #{number}: id must be a non-empty string, got {phase.id!r}"
+        )
+    where = f"phase {phase.id!r}"
+    if phase.kind not in KINDS:
+        raise InvalidWorkflowError(
+            f"{where} has unknown kind {phase.kind!r}; "
+            f"expected one of {', '.join(KINDS)}"
+        )
+    for dep in phase.after:
+        if not isinstance(dep, str) or not dep:
+            raise InvalidWorkflowError(
+                f"{where}: 'after' holds a non-string id {dep!r}"
+            )
+    if phase.id in phase.after:
+        raise InvalidWorkflowError(
+            f"workflow has a cycle: {phase.id!r} -> {phase.id!r}"
+        )
+    if phase.label is not None and not isinstance(phase.label, str):
+        raise InvalidWorkflowError(f"{where}: label must be a string")
+    if isinstance(phase.retries, bool) or not isinstance(phase.retries, int):
+        raise InvalidWorkflowError(f"{where}: retries must be a whole number")
+    if phase.retries < 0:
+        raise InvalidWorkflowError(
+            f"{where}: retries must be 0 or more, got {phase.retries}"
+        )
+    if phase.timeout_s is not None and (
+        isinstance(phase.timeout_s, bool)
+        or not isinstance(phase.timeout_s, (int, float))
+        or not phase.timeout_s > 0
+    ):
+        raise InvalidWorkflowError(
+            f"{where}: timeout_s must be a positive number of seconds, "
+            f"got {phase.timeout_s!r}"
+        )
+    _check_kind_fields(phase, where)
+
+
+def _check_kind_fields(phase: Phase, where: str) -> None:
+    bad_ref = not isinstance(phase.ref, str) or not _REF.match(phase.ref)
+    if phase.kind == "python" and phase.func is None and bad_ref:
+        raise InvalidWorkflowError(
+            f"{where}: a python phase needs a callable or a 'ref' like "
+            f"'package.module:function', got {phase.ref!r}"
+        )
+    if phase.kind == "python" and phase.func is not None and not callable(phase.func):
+        raise InvalidWorkflowError(f"{where}: {phase.func!r} is not callable")
+    if phase.kind in ("notebook", "script") and not phase.path:
+        raise InvalidWorkflowError(f"{where}: a {phase.kind} phase needs a 'path'")
+    if phase.kind == "shell":
+        command = phase.command
+        if isinstance(command, list):
+            valid = bool(command) and all(isinstance(part, str) for part in command)
+        else:
+            valid = isinstance(command, str) and bool(command.strip())
+        if not valid:
+            raise InvalidWorkflowError(
+                f"{where}: a shell phase needs a 'command' string or list of strings"
+            )
+
+
+def _check_signature(phase: Phase) -> None:
+    """Fail early when a callable needs an argument nothing will supply."""
+    if phase.func is None:
+        return
+    try:
+        signature = inspect.signature(phase.func)
+    except (TypeError, ValueError):
+        return
+    supplied = set(phase.after) | set(phase.params) | CONTEXT_ARGS
+    for param in signature.parameters.values():
+        required = param.default is inspect.Parameter.empty
+        keyword = param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+        if param.kind is param.POSITIONAL_ONLY and required:
+            raise InvalidWorkflowError(
+                f"phase {phase.id!r}: argument {param.name!r} is positional-only; "
+                "phases are called with keyword arguments"
+            )
+        if keyword and required and param.name not in supplied:
+            raise InvalidWorkflowError(
+                f"phase {phase.id!r}: argument {param.name!r} is neither an upstream "
+                f"phase (after={phase.after!r}) nor a key of its params"
+            )
+
+
+def _phase_options(item: Any, number: int) -> dict[str, Any]:
+    if not isinstance(item, Mapping):
+        raise InvalidWorkflowError(
+            f"phase #{number} must be a JSON object, got {item!r}"
+        )
+    unknown = sorted(set(item) - _PHASE_KEYS)
+    if unknown:
+        raise InvalidWorkflowError(
+            f"phase #{number} ({item.get('id')!r}) has unknown field(s) {unknown}"
+        )
+    if "id" not in item:
+        raise InvalidWorkflowError(f"phase #{number} has no 'id'")
+    options = copy.deepcopy(dict(item))
+    after = options.get("after", [])
+    if not isinstance(after, list):
+        raise InvalidWorkflowError(
+            f"phase {item['id']!r}: 'after' must be a list of phase ids, got {after!r}"
+        )
+    for key, kind in (("params", dict), ("env", dict)):
+        if key in options and not isinstance(options[key], kind):
+            raise InvalidWorkflowError(
+                f"phase {item['id']!r}: {key!r} must be an object"
+            )
+    options.setdefault("kind", "noop")
+    return options

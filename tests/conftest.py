@@ -1,0 +1,52 @@
+"""Shared fixtures: a real JupyterLab and a real chromium, started once per session."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab, only_loopback, running_lab
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def dagstudio_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1 with the example notebooks in its root."""
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    with running_lab(tmp_path_factory.mktemp("lab"), notebooks) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def dagstudio_browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright; no downloaded browser."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing; `make install` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def dagstudio_page(
+    dagstudio_browser: Any, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A fresh page that may reach 127.0.0.1 only; keeps a screenshot on failure."""
+    context = dagstudio_browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    yield page
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{request.node.name}-last.png"))
+    context.close()

@@ -1,0 +1,74 @@
+"""Tests of kernel runs: a workflow run on a background thread with a store."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from dagstudio_jupyter import DuckDBStore, Workflow
+
+
+def test_run_stores_events_in_a_named_duckdb_file(tmp_path) -> None:
+    wf = Workflow("w")
+    wf.add("a", lambda: 2)
+    wf.add("b", lambda a: a * 21, after="a")
+    path = tmp_path / "runs.duckdb"
+
+    run = wf.run(store=str(path))
+    run.store.close()
+
+    with DuckDBStore(path) as store:
+        stored = store.get_execution(run.id)
+        events = store.events_since(run.id)
+    assert run.status == "completed" and run.result("b") == 42
+    assert stored["status"] == "completed"
+    assert {p["id"]: p["status"] for p in stored["phases"]} == {
+        "a": "completed",
+        "b": "completed",
+    }
+    assert [e["seq"] for e in events] == list(range(1, stored["last_seq"] + 1))
+
+
+def test_run_start_returns_at_once_and_cancel_stops_it() -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def blocking() -> None:
+        started.set()
+        release.wait(10)
+
+    wf = Workflow("w")
+    wf.add("block", blocking)
+    wf.add("after", lambda block: 1, after="block")
+
+    run = wf.start()
+    assert started.wait(5)
+    run.cancel()
+    run.wait(10)
+    release.set()
+
+    assert run.done and run.status == "cancelled"
+    assert run.phases["block"]["status"] == "cancelled"
+    assert run.phases["after"]["status"] == "cancelled"
+    assert run.execution()["status"] == "cancelled"
+
+
+def test_run_result_names_a_phase_without_result() -> None:
+    wf = Workflow("w")
+    wf.add("bad", lambda: 1 / 0)
+    wf.add("next", lambda bad: bad, after="bad")
+
+    run = wf.run()
+
+    with pytest.raises(KeyError, match="'next' has no result \\(status skipped\\)"):
+        run.result("next")
+    assert "phase 'bad' failed" in repr(run)
+
+
+def test_run_refuses_an_invalid_workflow_before_starting() -> None:
+    wf = Workflow("w")
+    wf.add("a", after=["missing"])
+
+    with pytest.raises(ValueError, match="unknown phase 'missing'"):
+        wf.start()

@@ -1,0 +1,86 @@
+"""Tests of DagWidget's Python side: following runs, coalescing, toasts, cancel."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from dagstudio_jupyter import DagWidget, Workflow
+
+
+class RecordingWidget(DagWidget):
+    """A DagWidget that also keeps the custom messages it sends."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, content: Any, buffers: Any = None) -> None:
+        self.sent.append(content)
+        super().send(content, buffers)
+
+
+def test_widget_draws_a_workflow_before_any_run() -> None:
+    wf = Workflow("w", name="Named")
+    wf.add("a", label="First")
+    wf.add("b", after="a")
+
+    widget = wf.show()
+
+    assert widget.workflow["name"] == "Named"
+    assert [p["id"] for p in widget.workflow["phases"]] == ["a", "b"]
+    assert widget.phases == {} and widget.execution == {}
+
+
+def test_widget_follows_a_run_to_its_final_state_with_coalesced_updates() -> None:
+    wf = Workflow("w")
+    for index in range(300):
+        wf.add(f"p{index}", lambda: None, after=[f"p{index - 1}"] if index else [])
+    widget = DagWidget(wf)
+    updates: list[Any] = []
+    widget.observe(updates.append, names="phases")
+
+    run = wf.run(widget=widget)
+    widget.flush()
+
+    assert widget.execution["status"] == "completed"
+    assert widget.execution["last_seq"] == len(run.events())
+    assert {p["status"] for p in widget.phases.values()} == {"completed"}
+    assert len(widget.phases) == 300
+    assert len(updates) < len(run.events()) / 10
+
+
+def test_widget_toasts_name_the_failed_phase_and_warn_on_retry() -> None:
+    wf = Workflow("w")
+    wf.add("flaky", lambda attempt: 1 / (attempt - 1), retries=1)
+    wf.add("broken", lambda flaky: {}["missing"], after="flaky")
+    widget = RecordingWidget(wf)
+
+    wf.run(widget=widget, retry_backoff_s=0.01)
+    widget.flush()
+
+    levels = [(m["level"], m["text"]) for m in widget.sent if m["type"] == "toast"]
+    assert levels[0][0] == "warning" and "'flaky' failed on attempt 1" in levels[0][1]
+    assert levels[-1] == (
+        "error",
+        "Workflow failed: phase 'broken' failed: KeyError: 'missing'",
+    )
+    assert len({m["id"] for m in widget.sent}) == len(widget.sent)
+
+
+def test_widget_cancel_message_cancels_the_followed_run() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    wf = Workflow("w")
+    wf.add("block", lambda: started.set() or release.wait(10))
+    widget = DagWidget(wf)
+    run = wf.start(widget=widget)
+    assert started.wait(5)
+
+    widget._handle_message(widget, {"type": "cancel"}, [])
+    run.wait(10)
+    release.set()
+    widget.flush()
+
+    assert run.status == "cancelled"
+    assert widget.execution["status"] == "cancelled"
