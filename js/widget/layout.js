@@ -53,7 +53,7 @@ import { Graph, layout as dagreLayout } from "@dagrejs/dagre";
  * @property {number} [maxLabelUnits] label width before the ellipsis
  */
 
-export const NODE_WIDTH = 200;
+export const NODE_WIDTH = 176;
 export const NODE_HEIGHT = 52;
 /** Roughly how many average Latin characters fit in a node's label line. */
 export const LABEL_MAX_UNITS = 22;
@@ -69,7 +69,7 @@ const GRAPH_SPACING = Object.freeze({
   rankdir: "LR",
   nodesep: 24,
   edgesep: 12,
-  ranksep: 48,
+  ranksep: 36,
   marginx: 16,
   marginy: 16,
 });

@@ -46,7 +46,7 @@ const MAX_SCALE = 2.5;
 /** Largest scale "fit" picks, so a tiny graph is not blown up. */
 const FIT_MAX_SCALE = 1.25;
 /** Smallest scale picked for a new layout; smaller graphs scroll instead. */
-const INITIAL_MIN_SCALE = 0.8;
+const INITIAL_MIN_SCALE = 0.6;
 /** Pointer travel (px) before a press on the graph becomes a drag. */
 const DRAG_THRESHOLD = 4;
 const LABEL_X = 34;
