@@ -56,3 +56,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .server.app import DagStudioApp
+
+    return [{"module": "dagstudio_jupyter.server.app", "app": DagStudioApp}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections import deque
@@ -19,6 +20,12 @@ log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
 DONE = frozenset({"completed", "cached"})
+RERUN_ALL = frozenset(
+    {"pending", "queued", "running", "failed", "cancelled", "skipped"}
+)
+# A result larger than this, or not JSON, is not kept with its event; a server
+# restart then cannot hand it to downstream phases that have yet to run.
+MAX_KEPT_RESULT_BYTES = 64 * 1024
 
 
 def new_execution_id() -> str:
@@ -32,7 +39,9 @@ class Runner:
     Every state change becomes an event with the next `seq`, handed to `emit`
     (which must not block); the runner never touches a database or a socket.
     Given the `state` of an earlier execution, it resumes: completed phases
-    are kept and the rest run again with `attempt` raised.
+    are kept and phases whose status is in `rerun` run again with `attempt`
+    raised. With `keep_results`, JSON results up to 64 KiB travel on the
+    `completed` event, so a resumed run can hand them downstream.
     """
 
     def __init__(
@@ -48,6 +57,8 @@ class Runner:
         executor: Executor | str | None = None,
         retry_backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        rerun: frozenset[str] = RERUN_ALL,
+        keep_results: bool = False,
     ) -> None:
         if max_parallel < 1:
             raise ValueError(f"max_parallel must be 1 or more, got {max_parallel}")
@@ -60,6 +71,8 @@ class Runner:
         self.retry_backoff_s = retry_backoff_s
         self.max_backoff_s = max_backoff_s
         self._emit = emit
+        self.rerun = rerun
+        self.keep_results = keep_results
         self._executor = make_executor(executor, max_parallel)
         self._owns_executor = not isinstance(executor, Executor)
         self._cancel_requested = False
@@ -129,7 +142,7 @@ class Runner:
                 children[dep].append(phase.id)
         self._order = self.workflow.topological_order()
         for pid in self._order:
-            if self.state.phases[pid]["status"] not in DONE:
+            if self.state.phases[pid]["status"] in self.rerun:
                 waiting[pid] = sum(
                     self.state.phases[dep]["status"] not in DONE
                     for dep in phases[pid].after
@@ -183,6 +196,14 @@ class Runner:
     async def _run_phase(self, pid: str) -> bool:
         """Run a phase with its retries; return True when it completed."""
         phase = self.workflow.phases[pid]
+        missing = [dep for dep in phase.after if dep not in self.results]
+        if missing and phase.kind == "python":
+            error = (
+                f"the result of upstream phase {missing[0]!r} was not kept (not JSON, "
+                "or over 64 KiB) and the run was resumed; start a new execution"
+            )
+            self._event(pid, "failed", self.state.phases[pid]["attempt"], error=error)
+            return False
         upstream = {dep: self.results.get(dep) for dep in phase.after}
         attempt = self.state.phases[pid]["attempt"]
         for retry in range(phase.retries + 1):
@@ -213,9 +234,10 @@ class Runner:
                 await asyncio.sleep(delay)
                 continue
             self.results[pid] = result
-            self._event(
-                pid, "completed", attempt, **({"output": output} if output else {})
-            )
+            extra = {"output": output} if output else {}
+            if self.keep_results:
+                extra.update(_kept(result))
+            self._event(pid, "completed", attempt, **extra)
             return True
         return False
 
@@ -246,3 +268,11 @@ def _describe(exc: BaseException, timeout_s: float | None) -> str:
     if isinstance(exc, PhaseFailed):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _kept(result: Any) -> dict[str, Any]:
+    try:
+        size = len(json.dumps(result))
+    except (TypeError, ValueError):
+        return {}
+    return {"result": result} if size <= MAX_KEPT_RESULT_BYTES else {}

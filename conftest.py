@@ -1,0 +1,56 @@
+"""Root fixtures: a real Jupyter server with the DAG Studio extension enabled."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+TEST_JWT_SECRET = secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def dagstudio_store_path(tmp_path: Any) -> Any:
+    """The DuckDB file the test server writes."""
+    return tmp_path / "dagstudio-store" / "executions.duckdb"
+
+
+@pytest.fixture
+def jp_server_config(dagstudio_store_path: Any) -> dict[str, Any]:
+    """Enable the extension with a temporary store and a test JWT secret."""
+    return {
+        "ServerApp": {"jpserver_extensions": {"dagstudio_jupyter": True}},
+        "DagStudioApp": {
+            "store_path": str(dagstudio_store_path),
+            "jwt_secret": TEST_JWT_SECRET,
+            "ping_interval_s": 0.5,
+        },
+    }
+
+
+@pytest.fixture
+def dagstudio_api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
+    """Call `dagstudio/api/<path>`; returns (status, JSON body or None)."""
+    import json
+
+    from tornado.httpclient import HTTPClientError
+
+    async def call(method: str, path: str, body: Any = None, **params: Any) -> Any:
+        options: dict[str, Any] = {"method": method, "params": params or None}
+        if body is not None:
+            options["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            options["body"] = b""
+        try:
+            response = await jp_fetch("dagstudio", "api", *path.split("/"), **options)
+        except HTTPClientError as exc:
+            response = exc.response
+            assert response is not None, exc
+        text = response.body.decode() if response.body else ""
+        return response.code, (json.loads(text) if text else None), response
+
+    return call

@@ -1,0 +1,3 @@
+"""The Jupyter server extension of DAG Studio."""
+
+from __future__ import annotations

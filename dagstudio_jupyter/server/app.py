@@ -1,0 +1,140 @@
+"""The Jupyter server extension: configuration, the store, routes and recovery."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, Float, Int, List, Type, Unicode, default, validate
+
+from ..errors import StoreError
+from ..store import DagStore, DuckDBStore
+from .auth import TokenAuthority, load_or_create_secret
+from .handlers import ROUTES
+from .manager import ExecutionManager
+from .recovery import recover_executions
+from .ws import LiveHandler
+
+API = "dagstudio/api"
+
+
+class DagStudioApp(ExtensionApp):
+    """DAG Studio's server extension: REST and live endpoints over a DuckDB store."""
+
+    name = "dagstudio_jupyter"
+    load_other_extensions = True
+
+    store_path = Unicode(
+        config=True,
+        help="DuckDB file of executions and events. Default: dagstudio/executions.duckdb "
+        "under the Jupyter data directory.",
+    )
+    store_class = Type(
+        default_value=DuckDBStore,
+        klass=DagStore,
+        config=True,
+        help="The store class; it is given the store path.",
+    )
+    jwt_secret = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="HMAC secret of live-channel tokens (HS256). Default: the JWT_SECRET_KEY "
+        "environment variable, else a random secret kept in dagstudio/jwt_secret under "
+        "the Jupyter data directory, readable by its owner only.",
+    )
+    jwt_public_key = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="PEM public key (or a path to one) to accept tokens another service signs "
+        "with RS256 or ES256.",
+    )
+    jwt_algorithms = List(
+        Unicode(),
+        default_value=["HS256"],
+        config=True,
+        help="Accepted JWT algorithms (pinned): HS256, and RS256/ES256 with a public key.",
+    )
+    jwt_issuer = Unicode("dagstudio", config=True, help="Required `iss` claim.")
+    jwt_audience = Unicode("dagstudio-live", config=True, help="Required `aud` claim.")
+    token_lifetime_s = Int(900, config=True, help="Seconds a live-channel token lives.")
+    max_parallel = Int(4, config=True, help="Phases of one execution run at once.")
+    executor = Unicode("thread", config=True, help="Where python phases run: 'thread'.")
+    recover = Bool(True, config=True, help="Resume running executions at start-up.")
+    max_body_bytes = Int(1024 * 1024, config=True, help="Largest POST body (413 above).")
+    ping_interval_s = Float(20.0, config=True, help="Seconds between live-channel pings.")
+
+    @default("store_path")
+    def _default_store_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "dagstudio" / "executions.duckdb")
+
+    @default("jwt_secret")
+    def _default_jwt_secret(self) -> str | None:
+        return os.environ.get("JWT_SECRET_KEY") or None
+
+    @validate("max_parallel")
+    def _validate_max_parallel(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise ValueError(f"DagStudioApp.max_parallel must be 1 or more, got {value}")
+        return value
+
+    def initialize_settings(self) -> None:
+        """Open the store, build the manager and the token authority."""
+        store, error = self._open_store()
+        root_dir = getattr(self.serverapp, "root_dir", os.getcwd())
+        self.manager = ExecutionManager(
+            store,
+            root_dir=root_dir,
+            max_parallel=self.max_parallel,
+            executor=self.executor,
+            store_error=error,
+        )
+        secret = self.jwt_secret
+        if secret is None and "HS256" in self.jwt_algorithms:
+            secret = load_or_create_secret(Path(jupyter_data_dir()) / "dagstudio")
+        self.tokens = TokenAuthority(
+            secret=secret,
+            public_key=self.jwt_public_key,
+            algorithms=list(self.jwt_algorithms),
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            lifetime_s=self.token_lifetime_s,
+        )
+        self.settings.update(
+            dagstudio_manager=self.manager,
+            dagstudio_tokens=self.tokens,
+            dagstudio_max_body_bytes=self.max_body_bytes,
+            dagstudio_ping_interval_s=self.ping_interval_s,
+        )
+
+    def _open_store(self) -> tuple[DagStore | None, str | None]:
+        path = Path(self.store_path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store = self.store_class(str(path))
+        except (StoreError, OSError) as exc:
+            # Said once here; every endpoint then answers 503 with the same text.
+            message = f"the execution store cannot be opened: {exc}"
+            self.log.error("DAG Studio: %s", message)
+            return None, message
+        self.log.info("DAG Studio: executions are stored in %s", path)
+        return store, None
+
+    def initialize_handlers(self) -> None:
+        """Register the REST routes and the live channel under the base URL."""
+        self.handlers.extend((f"{API}/{route}", handler) for route, handler in ROUTES)
+        self.handlers.append((f"{API}/live", LiveHandler))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.manager.start()
+        if self.recover and self.manager.store is not None:
+            await recover_executions(self.manager, self.log)
+
+    async def stop_extension(self) -> None:
+        """Stop runners (they resume at the next start) and close the store."""
+        await self.manager.shutdown()

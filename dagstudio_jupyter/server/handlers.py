@@ -1,0 +1,220 @@
+"""REST handlers under `{base_url}dagstudio/api/`: thin, JSON in and out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .._state import EXECUTION_STATUSES
+from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
+from .manager import BadRequestError, ExecutionManager, StoreUnavailableError
+
+ID = r"(?P<execution_id>[A-Za-z0-9_-]{1,64})"
+# Domain errors and what a client sees: (HTTP status, error code).
+HTTP_ERRORS: list[tuple[type[Exception], int, str]] = [
+    (InvalidWorkflowError, 400, "invalid_workflow"),
+    (BadRequestError, 400, "bad_request"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (StoreUnavailableError, 503, "store_unavailable"),
+]
+
+
+class DagHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+    """Base of our REST handlers: identity, JSON bodies and the one error mapping."""
+
+    auth_resource = "dagstudio"
+
+    @property
+    def manager(self) -> ExecutionManager:
+        return self.settings["dagstudio_manager"]  # type: ignore[no-any-return]
+
+    @property
+    def user_name(self) -> str:
+        return str(self.current_user.username)
+
+    def json_body(self) -> dict[str, Any]:
+        """The request body as a JSON object, or a 4xx naming what is wrong."""
+        limit = self.settings["dagstudio_max_body_bytes"]
+        if len(self.request.body) > limit:
+            raise web.HTTPError(413, f"request body is over {limit} bytes")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequestError(f"request body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise BadRequestError("request body must be a JSON object")
+        return body
+
+    def int_argument(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequestError(f"query argument {name!r} must be a whole number") from None
+        if not low <= value <= high:
+            raise BadRequestError(f"query argument {name!r} must be {low} to {high}")
+        return value
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, DagStudioError):
+            self.log.warning(
+                "DAG Studio refused %s %s: %s", self.request.method, self.request.path, value
+            )
+        else:
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as `{"error": code, "message": text}`; no traceback."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        code, message = "internal", "internal server error; see the server log"
+        for kind, status, name in HTTP_ERRORS:
+            if isinstance(exc, kind):
+                status_code, code, message = status, name, str(exc)
+                break
+        else:
+            if isinstance(exc, web.HTTPError):
+                code = _HTTP_CODES.get(exc.status_code, "error")
+                message = exc.log_message or exc.reason or self._reason
+            elif status_code < 500:
+                code, message = _HTTP_CODES.get(status_code, "error"), self._reason
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": code, "message": message}))
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+}
+
+
+class ExecutionsHandler(DagHandler):
+    """`executions`: list the user's executions, or start one."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        status = self.get_query_argument("status", None)
+        if status is not None and status not in EXECUTION_STATUSES:
+            raise BadRequestError(
+                f"unknown status {status!r}; expected one of {sorted(EXECUTION_STATUSES)}"
+            )
+        owner = self.get_query_argument("owner", None)
+        if owner is not None and owner != self.user_name:
+            # Only one's own executions are visible; another owner lists nothing.
+            self.finish({"executions": [], "next_cursor": None})
+            return
+        executions, next_cursor = await self.manager.list(
+            self.user_name,
+            status=status,
+            limit=self.int_argument("limit", 50, 1, 500),
+            cursor=self.get_query_argument("cursor", None),
+        )
+        self.finish({"executions": executions, "next_cursor": next_cursor})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - {"workflow", "options"})
+        if "workflow" not in body or unknown:
+            raise BadRequestError(
+                "body must be {\"workflow\": {...}, \"options\": {...}}"
+                + (f"; unknown field(s) {unknown}" if unknown else "")
+            )
+        execution = await self.manager.submit(
+            body["workflow"], self.user_name, body.get("options")
+        )
+        self.set_status(201)
+        self.set_header(
+            "Location",
+            url_path_join(self.base_url, "dagstudio/api/executions", execution["id"]),
+        )
+        self.finish(execution)
+
+
+class ExecutionHandler(DagHandler):
+    """`executions/{id}`: one execution with its phases and last seq; delete it."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, execution_id: str) -> None:
+        self.finish(await self.manager.get(execution_id, self.user_name))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, execution_id: str) -> None:
+        await self.manager.delete(execution_id, self.user_name)
+        self.set_status(204)
+        self.finish()
+
+
+class EventsHandler(DagHandler):
+    """`executions/{id}/events?since=N`: committed events after seq N, in order."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, execution_id: str) -> None:
+        since = self.int_argument("since", 0, 0, 2**62)
+        limit = self.int_argument("limit", 10_000, 1, 100_000)
+        events = await self.manager.events(
+            execution_id, self.user_name, since=since, limit=limit
+        )
+        last_seq = events[-1]["seq"] if events else since
+        self.finish({"events": events, "last_seq": last_seq})
+
+
+class CancelHandler(DagHandler):
+    """`executions/{id}/cancel`."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, execution_id: str) -> None:
+        execution = await self.manager.cancel(execution_id, self.user_name)
+        self.set_status(202)
+        self.finish(execution)
+
+
+class RetryHandler(DagHandler):
+    """`executions/{id}/retry`: run the failed and cancelled part again."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, execution_id: str) -> None:
+        execution = await self.manager.retry(execution_id, self.user_name)
+        self.set_status(202)
+        self.finish(execution)
+
+
+class TokenHandler(DagHandler):
+    """`token`: a short-lived JWT for the live channel, for the signed-in user."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.settings["dagstudio_tokens"].issue(self.user_name))
+
+
+ROUTES: list[tuple[str, type[DagHandler]]] = [
+    ("executions", ExecutionsHandler),
+    (f"executions/{ID}", ExecutionHandler),
+    (f"executions/{ID}/events", EventsHandler),
+    (f"executions/{ID}/cancel", CancelHandler),
+    (f"executions/{ID}/retry", RetryHandler),
+    ("token", TokenHandler),
+]

@@ -1,0 +1,307 @@
+"""`ExecutionManager`: the runs submitted to the server, their store and listeners."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._state import EXECUTION_TERMINAL, ExecutionState
+from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
+from ..runner import RERUN_ALL, Event, Runner, new_execution_id
+from ..store import DagStore
+from ..workflow import Workflow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Listener = Callable[[list[Event]], None]
+RUN_OPTIONS: dict[str, Any] = {"max_parallel": int, "retry_backoff_s": (int, float)}
+ACTIVE = ("pending", "running", "interrupted")
+UNDER_WAY = frozenset({"pending", "queued", "running"})
+
+
+class StoreUnavailableError(DagStudioError):
+    """The store could not be opened; endpoints answer 503 with this text."""
+
+
+class BadRequestError(DagStudioError, ValueError):
+    """A request whose body or parameters are malformed."""
+
+
+class ExecutionManager:
+    """Starts, tracks, cancels and resumes the server's executions.
+
+    The store is blocking (DuckDB), so every call to it runs on a worker
+    thread. Committed events arrive on the store's writer thread and are
+    handed to listeners on the server's event loop.
+    """
+
+    def __init__(
+        self,
+        store: DagStore | None,
+        *,
+        root_dir: str | Path = ".",
+        max_parallel: int = 4,
+        executor: str = "thread",
+        store_error: str | None = None,
+    ) -> None:
+        self.store = store
+        self.store_error = store_error
+        self.root_dir = Path(root_dir).resolve()
+        self.max_parallel = max_parallel
+        self.executor = executor
+        self.runners: dict[str, tuple[Runner, asyncio.Task[Any]]] = {}
+        # Owner of each execution seen, so live fan-out needs no store read.
+        self.owners: dict[str, str | None] = {}
+        self._listeners: list[Listener] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        """Begin forwarding committed events; call on the server's loop."""
+        self._loop = asyncio.get_running_loop()
+        if self.store is not None and self._unsubscribe is None:
+            self._unsubscribe = self.store.subscribe(self._on_commit)
+
+    def _on_commit(self, events: list[Event]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._dispatch, events)
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(events)
+            except Exception:
+                log.exception("a live listener failed and was dropped")
+                self.remove_listener(listener)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener` on the loop with every committed batch of events."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling `listener`; one never added is ignored."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def active_ids(self) -> list[str]:
+        """Ids of stored executions that had not finished."""
+        store = self._store()
+        return await self._call(store.executions_with_status, *ACTIVE)
+
+    async def load(self, execution_id: str) -> dict[str, Any]:
+        """An execution by id, whoever owns it (for the server's own use)."""
+        return await self._call(self._store().get_execution, execution_id)
+
+    def _store(self) -> DagStore:
+        if self.store is None:
+            raise StoreUnavailableError(self.store_error or "the store is not open")
+        return self.store
+
+    async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(func, *args, **kwargs)
+        return await loop.run_in_executor(None, call)
+
+    @staticmethod
+    def visible(execution: Mapping[str, Any], user: str) -> bool:
+        """Whether `user` may see `execution`: only its owner may."""
+        return execution.get("owner") == user
+
+    async def get(self, execution_id: str, user: str) -> dict[str, Any]:
+        """The execution; NotFoundError when absent or not the user's."""
+        store = self._store()
+        try:
+            execution = await self._call(store.get_execution, execution_id)
+        except NotFoundError:
+            execution = None
+        if execution is not None:
+            self.owners[execution_id] = execution.get("owner")
+        if execution is None or not self.visible(execution, user):
+            # One answer for "absent" and "not yours", so ids cannot be probed.
+            raise NotFoundError(f"execution {execution_id!r} not found")
+        return execution
+
+    async def list(
+        self,
+        user: str,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The user's executions, newest first, one page at a time."""
+        store = self._store()
+        try:
+            return await self._call(
+                store.list_executions,
+                status=status,
+                owner=user,
+                limit=limit,
+                cursor=cursor,
+            )
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from exc
+
+    async def events(
+        self, execution_id: str, user: str, *, since: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Committed events of a visible execution after `since`, in order."""
+        await self.get(execution_id, user)
+        return await self._call(self._store().events_since, execution_id, since, limit)
+
+    async def submit(
+        self, document: Any, user: str, options: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Validate a workflow document, store a new execution and start it."""
+        store = self._store()
+        workflow = Workflow.from_dict(document)
+        run_options = _run_options(options or {}, self.max_parallel)
+        self._check_runnable(workflow)
+        state = ExecutionState(new_execution_id(), workflow.to_dict(), owner=user)
+        await self._call(store.create_execution, state.to_dict())
+        self.owners[state.id] = user
+        self._launch(workflow, state, {}, reason=None, **run_options)
+        return state.to_dict()
+
+    def _check_runnable(self, workflow: Workflow) -> None:
+        """Refuse phases the server cannot run, before anything is stored."""
+        for phase in workflow.phases.values():
+            if phase.path is not None:
+                phase.path = str(self._inside_root(phase.path, phase.id, "path"))
+            if phase.cwd is not None:
+                phase.cwd = str(self._inside_root(phase.cwd, phase.id, "cwd"))
+            elif phase.kind in ("shell", "script", "notebook"):
+                phase.cwd = str(self.root_dir)
+
+    def _inside_root(self, value: str, phase_id: str, field: str) -> Path:
+        path = (self.root_dir / value).resolve()
+        if not path.is_relative_to(self.root_dir):
+            raise InvalidWorkflowError(
+                f"phase {phase_id!r}: {field} {value!r} is outside the server's root"
+            )
+        return path
+
+    def _launch(
+        self,
+        workflow: Workflow,
+        state: ExecutionState,
+        results: dict[str, Any],
+        *,
+        reason: str | None,
+        max_parallel: int | None = None,
+        retry_backoff_s: float = 0.5,
+        rerun: frozenset[str] = RERUN_ALL,
+    ) -> None:
+        runner = Runner(
+            workflow,
+            emit=self._emit,
+            state=state,
+            results=results,
+            max_parallel=max_parallel or self.max_parallel,
+            executor=self.executor,
+            retry_backoff_s=retry_backoff_s,
+            keep_results=True,
+            rerun=rerun,
+        )
+        task = asyncio.ensure_future(runner.run(reason=reason))
+        self.runners[state.id] = (runner, task)
+        task.add_done_callback(lambda _: self.runners.pop(state.id, None))
+
+    def _emit(self, event: Event) -> None:
+        self._store().append_events([event])
+
+    async def cancel(self, execution_id: str, user: str) -> dict[str, Any]:
+        """Cancel a running execution; 409 when it has already finished."""
+        execution = await self.get(execution_id, user)
+        entry = self.runners.get(execution_id)
+        if entry is None or execution["status"] in EXECUTION_TERMINAL:
+            raise ConflictError(
+                f"execution {execution_id!r} is {execution['status']}, not running"
+            )
+        runner, task = entry
+        runner.cancel()
+        await asyncio.wait({task}, timeout=10)
+        await self._call(self._store().flush)
+        return await self.get(execution_id, user)
+
+    async def retry(self, execution_id: str, user: str) -> dict[str, Any]:
+        """Run the failed, cancelled and skipped phases of a finished execution."""
+        execution = await self.get(execution_id, user)
+        if execution["status"] not in ("failed", "cancelled"):
+            raise ConflictError(
+                f"execution {execution_id!r} is {execution['status']}; only a failed "
+                "or cancelled execution can be retried"
+            )
+        await self.resume(execution, reason="retry")
+        return execution
+
+    async def delete(self, execution_id: str, user: str) -> None:
+        """Forget a finished execution; 409 while it runs."""
+        await self.get(execution_id, user)
+        if execution_id in self.runners:
+            raise ConflictError(
+                f"execution {execution_id!r} is running; cancel it first"
+            )
+        await self._call(self._store().delete_execution, execution_id)
+        self.owners.pop(execution_id, None)
+
+    async def resume(self, execution: dict[str, Any], *, reason: str) -> None:
+        """Run an execution again from its stored state (retry or recovery)."""
+        workflow = Workflow.from_dict(execution["workflow"])
+        state = ExecutionState.from_dict(execution)
+        self.owners[state.id] = state.owner
+        events = await self._call(self._store().events_since, state.id, 0)
+        results = {
+            e["phase_id"]: e["result"]
+            for e in events
+            if e.get("phase_id") and e["status"] == "completed" and "result" in e
+        }
+        # A retry runs failed, cancelled and skipped phases again; a recovery
+        # only what was under way, so a failure before the restart stands.
+        rerun = RERUN_ALL if reason == "retry" else UNDER_WAY
+        self._launch(workflow, state, results, reason=reason, rerun=rerun)
+
+    async def shutdown(self) -> None:
+        """Stop runners without marking them finished, so a restart resumes them."""
+        tasks = [task for _, task in self.runners.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.store is not None:
+            await self._call(self.store.close)
+
+
+def _run_options(options: Mapping[str, Any], default_parallel: int) -> dict[str, Any]:
+    if not isinstance(options, Mapping):
+        raise BadRequestError("'options' must be a JSON object")
+    unknown = sorted(set(options) - set(RUN_OPTIONS))
+    if unknown:
+        raise BadRequestError(
+            f"unknown option(s) {unknown}; expected some of {sorted(RUN_OPTIONS)}"
+        )
+    for key, kind in RUN_OPTIONS.items():
+        value = options.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, kind)
+        ):
+            raise BadRequestError(f"option {key!r} must be a number, got {value!r}")
+    parallel = options.get("max_parallel", default_parallel)
+    if not 1 <= parallel <= 1024:
+        raise BadRequestError(
+            f"option 'max_parallel' must be 1 to 1024, got {parallel}"
+        )
+    backoff = options.get("retry_backoff_s", 0.5)
+    if not 0 <= backoff <= 3600:
+        raise BadRequestError(
+            f"option 'retry_backoff_s' must be 0 to 3600, got {backoff}"
+        )
+    return {"max_parallel": parallel, "retry_backoff_s": float(backoff)}
