@@ -19,14 +19,24 @@ def dagstudio_store_path(tmp_path: Any) -> Any:
     return tmp_path / "dagstudio-store" / "executions.duckdb"
 
 
+@pytest.fixture(autouse=True)
+def dagstudio_jwt_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test JWT secret, given as the environment variable.
+
+    Not as `DagStudioApp.jwt_secret`: Jupyter logs changed configuration at
+    debug level, values included, and the suite's logs must hold no secret.
+    """
+    monkeypatch.setenv("JWT_SECRET_KEY", TEST_JWT_SECRET)
+    return TEST_JWT_SECRET
+
+
 @pytest.fixture
 def jp_server_config(dagstudio_store_path: Any) -> dict[str, Any]:
-    """Enable the extension with a temporary store and a test JWT secret."""
+    """Enable the extension with a temporary store."""
     return {
         "ServerApp": {"jpserver_extensions": {"dagstudio_jupyter": True}},
         "DagStudioApp": {
             "store_path": str(dagstudio_store_path),
-            "jwt_secret": TEST_JWT_SECRET,
             "ping_interval_s": 0.5,
         },
     }

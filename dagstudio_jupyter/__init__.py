@@ -15,6 +15,7 @@ from .errors import (
 from .workflow import Phase, Workflow
 
 if TYPE_CHECKING:
+    from .client import Client, ServerRun
     from .kernel import Run
     from .runner import Runner
     from .store import DagStore, DuckDBStore
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Client",
     "ConflictError",
     "DagStore",
     "DagStudioError",
@@ -34,12 +36,15 @@ __all__ = [
     "PhaseTimeoutError",
     "Run",
     "Runner",
+    "ServerRun",
     "StoreError",
     "Workflow",
     "__version__",
 ]
 
 _LAZY = {
+    "Client": "client",
+    "ServerRun": "client",
     "DagWidget": "widget",
     "DagStore": "store",
     "DuckDBStore": "store",

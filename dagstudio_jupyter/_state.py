@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import DagStudioError
@@ -22,7 +22,7 @@ class SeqGapError(DagStudioError):
 
 def utc_now() -> str:
     """Return the current time as ISO 8601 in UTC with a trailing `Z`."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

@@ -27,10 +27,12 @@ class ThreadExecutor(Executor):
 
     Known limitation: Python cannot stop a thread, so a timed-out or cancelled
     plain function keeps running in its thread until it returns; the runner
-    has already moved on and ignores its result.
+    has already moved on and ignores its result. Threads start only when
+    needed; the generous cap keeps such stuck threads from starving phases
+    that come after them (the runner's own limit is `max_parallel`).
     """
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int = 256) -> None:
         self._pool = ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="dagstudio-phase"
         )
@@ -51,12 +53,10 @@ class ThreadExecutor(Executor):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def make_executor(
-    spec: str | Executor | None, max_workers: int | None = None
-) -> Executor:
+def make_executor(spec: str | Executor | None) -> Executor:
     """Return an executor for a name (`"thread"`) or pass an instance through."""
     if spec is None or spec == "thread":
-        return ThreadExecutor(max_workers)
+        return ThreadExecutor()
     if isinstance(spec, Executor):
         return spec
     raise ValueError(f"unknown executor {spec!r}; expected 'thread' or an Executor")

@@ -24,7 +24,9 @@ class Run:
 
     The runner has its own event loop on a background thread, so the kernel
     stays free to answer the widget (its Cancel button) while phases run.
-    Events go to the store; the widget follows what the store commits.
+    Events go to the store; the widget follows what the store commits. A
+    store the run opens itself (from a path, or in memory by default) is
+    closed when the run ends; `execution()` and `events()` keep answering.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class Run:
         owner: str | None = None,
     ) -> None:
         self.workflow = workflow.validate()
+        self._owns_store = not isinstance(store, DagStore)
         self.store: DagStore = (
             store if isinstance(store, DagStore) else DuckDBStore(store or ":memory:")
         )
@@ -56,6 +59,7 @@ class Run:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_ready = threading.Event()
         self._done = threading.Event()
+        self._final: tuple[dict[str, Any], list[Event]] | None = None
         if widget is not None:
             widget.follow(self)
 
@@ -82,9 +86,20 @@ class Run:
         self._loop_ready.set()
         try:
             loop.run_until_complete(self.runner.run())
+        except BaseException as exc:
+            # Never leave the execution "running" after its thread has ended.
+            log.exception("run %s stopped unexpectedly", self.id)
+            if not self.runner.state.finished:
+                self.runner.finish_failed_internally(exc)
         finally:
             self.store.flush()
             loop.close()
+            if self._owns_store:
+                # A store this run opened is closed with it, so no thread or file
+                # lock outlives the run; what it holds stays readable here.
+                execution = self.store.get_execution(self.id)
+                self._final = (execution, self.store.events_since(self.id))
+                self.store.close()
             self._done.set()
 
     def wait(self, timeout: float | None = None) -> Run:
@@ -141,10 +156,14 @@ class Run:
 
     def execution(self) -> dict[str, Any]:
         """The execution document as the store holds it."""
+        if self._final is not None:
+            return self._final[0]
         return self.store.get_execution(self.id)
 
     def events(self, since: int = 0) -> list[Event]:
         """The committed events of this run after `since`, in order."""
+        if self._final is not None:
+            return [event for event in self._final[1] if event["seq"] > since]
         return self.store.events_since(self.id, since)
 
 

@@ -7,8 +7,8 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ._kinds import PhaseFailed, run_phase_code
 from ._state import ExecutionState, utc_now
@@ -26,6 +26,9 @@ RERUN_ALL = frozenset(
 # A result larger than this, or not JSON, is not kept with its event; a server
 # restart then cannot hand it to downstream phases that have yet to run.
 MAX_KEPT_RESULT_BYTES = 64 * 1024
+# Errors are shown in toasts and stored with every event that carries them.
+MAX_ERROR_CHARS = 2000
+T = TypeVar("T")
 
 
 def new_execution_id() -> str:
@@ -60,6 +63,10 @@ class Runner:
         rerun: frozenset[str] = RERUN_ALL,
         keep_results: bool = False,
     ) -> None:
+        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
+            raise TypeError(
+                f"max_parallel must be a whole number, got {max_parallel!r}"
+            )
         if max_parallel < 1:
             raise ValueError(f"max_parallel must be 1 or more, got {max_parallel}")
         self.workflow = workflow.validate()
@@ -73,7 +80,7 @@ class Runner:
         self._emit = emit
         self.rerun = rerun
         self.keep_results = keep_results
-        self._executor = make_executor(executor, max_parallel)
+        self._executor = make_executor(executor)
         self._owns_executor = not isinstance(executor, Executor)
         self._cancel_requested = False
         self._main: asyncio.Task[Any] | None = None
@@ -127,7 +134,7 @@ class Runner:
             self._finish_cancelled()
         except Exception as exc:
             log.exception("execution %s stopped by an internal error", self.state.id)
-            self._finish_failed_internally(exc)
+            self.finish_failed_internally(exc)
         finally:
             if self._owns_executor:
                 self._executor.shutdown()
@@ -213,7 +220,7 @@ class Runner:
                 coro = run_phase_code(
                     phase, self._executor, upstream, f"{self.state.id}:{pid}", attempt
                 )
-                result, output = await asyncio.wait_for(coro, phase.timeout_s)
+                result, output = await asyncio.wait_for(_guarded(coro), phase.timeout_s)
             except Exception as exc:
                 error = _describe(exc, phase.timeout_s)
                 output = exc.output if isinstance(exc, PhaseFailed) else None
@@ -247,8 +254,9 @@ class Runner:
                 self._event(pid, "cancelled", phase["attempt"], error="cancelled")
         self._event(None, "cancelled", error="cancelled by request")
 
-    def _finish_failed_internally(self, exc: Exception) -> None:
-        message = f"internal error: {type(exc).__name__}: {exc}"
+    def finish_failed_internally(self, exc: BaseException) -> None:
+        """End the execution as failed after an error of the runner itself."""
+        message = f"internal error: {describe_exception(exc)}"
         for pid, phase in self.state.phases.items():
             if phase["status"] in ("pending", "queued", "running"):
                 self._event(pid, "cancelled", phase["attempt"], error=message)
@@ -262,12 +270,49 @@ async def _cancel_all(tasks: dict[asyncio.Task[Any], str]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _guarded(awaitable: Awaitable[T]) -> T:
+    """Turn what phase code raises beyond `Exception` into a phase failure.
+
+    Without this, a phase calling `sys.exit()` or raising `KeyboardInterrupt`
+    would stop the whole event loop, and a coroutine raising `CancelledError`
+    would pass for a cancel of the run.
+    """
+    try:
+        return await awaitable
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise PhaseFailed("the phase raised CancelledError") from exc
+    except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+        raise PhaseFailed(f"the phase raised {describe_exception(exc)}") from exc
+
+
 def _describe(exc: BaseException, timeout_s: float | None) -> str:
     if isinstance(exc, (asyncio.TimeoutError, PhaseTimeoutError)):
         return f"timed out after {timeout_s:g} s"
     if isinstance(exc, PhaseFailed):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return clean_text(str(exc))
+    return describe_exception(exc)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message`, even for an exception whose `__str__` fails."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<the exception's message could not be read>"
+    if not isinstance(message, str):
+        message = repr(message)
+    return clean_text(f"{type(exc).__name__}: {message}")
+
+
+def clean_text(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """Text safe to store and send: valid UTF-8 and at most `limit` characters."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    if len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit} more characters)"
+    return text
 
 
 def _kept(result: Any) -> dict[str, Any]:

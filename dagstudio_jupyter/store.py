@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -24,8 +24,7 @@ from .errors import ConflictError, NotFoundError, StoreError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
-
-    from typing_extensions import Self
+    from typing import Self
 
     Event = dict[str, Any]
     Subscriber = Callable[[list[Event]], None]
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENT_KEYS = ("execution_id", "seq", "at", "phase_id", "status", "attempt", "error")
 _EVENT_COLUMNS = 'execution_id TEXT, seq BIGINT, "at" TEXT, phase_id TEXT, status TEXT,'
 _EVENT_COLUMNS += " attempt INTEGER, error TEXT, extra JSON"
@@ -621,7 +620,7 @@ def _micros(stamp: str) -> int:
         stamp[:-1] + "+00:00" if stamp[-1:] == "Z" else stamp
     )
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 

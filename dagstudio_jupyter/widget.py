@@ -6,6 +6,7 @@ import copy
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anywidget
 import traitlets
@@ -14,6 +15,7 @@ from ._state import ExecutionState, SeqGapError
 from .workflow import Workflow
 
 if TYPE_CHECKING:
+    from .client import Client
     from .kernel import Run
 
 STATIC = Path(__file__).parent / "static"
@@ -23,8 +25,10 @@ Event = dict[str, Any]
 class DagWidget(anywidget.AnyWidget):
     """Draws a workflow as a left-to-right graph and shows each phase's state live.
 
-    Events of a followed run are coalesced: the model is updated at most once
-    per `flush_interval_s`, so a fast run cannot flood the comm.
+    A kernel run (`follow`) is pushed from the kernel: events are coalesced,
+    the model is updated at most once per `flush_interval_s`, so a fast run
+    cannot flood the comm. A server run (`attach`) is followed by the
+    browser itself, through the server's REST API and live channel.
     """
 
     _esm = STATIC / "widget.js"
@@ -34,6 +38,9 @@ class DagWidget(anywidget.AnyWidget):
     execution = traitlets.Dict().tag(sync=True)
     phases = traitlets.Dict().tag(sync=True)
     height = traitlets.Int(420).tag(sync=True)
+    #: `{"execution_id": ..., "base_url": ...}` while the browser follows a
+    #: server execution; empty otherwise. Holds no credential.
+    server = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -64,14 +71,14 @@ class DagWidget(anywidget.AnyWidget):
 
     def follow(self, run: Run) -> None:
         """Show `run` live from now on; stop following any earlier run."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self._stop_following()
         with self._lock:
             self._run = run
             self._state = ExecutionState(run.id, run.workflow.to_dict())
             self._dirty.clear()
             self._toasts.clear()
             with self.hold_sync():
+                self.server = {}
                 self.workflow = self._state.workflow
                 self.phases = {}
                 self.execution = _execution_summary(self._state)
@@ -79,6 +86,58 @@ class DagWidget(anywidget.AnyWidget):
         # events seen twice are ignored by ExecutionState.apply.
         self._unsubscribe = run.store.subscribe(self._on_events)
         self._on_events(run.events())
+
+    def attach(self, execution_id: str, client: Client | None = None) -> None:
+        """Show the server execution `execution_id`; the browser follows it.
+
+        Stops following any kernel run, fetches the execution through
+        `client` (default: `Client.from_environment()`) and sets `workflow`,
+        `phases` and `execution` to the server's current state, then sets
+        `server`. From then on the kernel sends nothing: the page fetches the
+        execution and subscribes to the server's live channel itself, so
+        updates keep coming while the kernel is busy, restarted or gone. The
+        page updates its own copy of the traits (which is what JupyterLab
+        saves as widget state); the kernel's copy keeps the state found here,
+        so ask `client.get(execution_id)` for the current one.
+
+        Known limitation: the page reaches the server that serves it (its
+        own base URL, same origin, its login cookie). An execution on
+        another server is shown as found here, and the widget's header says
+        it cannot be followed.
+        """
+        if client is None:
+            from .client import Client
+
+            client = Client.from_environment()
+        document = _execution_document(client.get(execution_id))
+        state = ExecutionState.from_dict(document)
+        self._stop_following()
+        with self._lock:
+            self._state = None
+            self._dirty.clear()
+            self._toasts.clear()
+            with self.hold_sync():
+                self.workflow = copy.deepcopy(document["workflow"])
+                self.phases = {
+                    pid: {k: v for k, v in phase.items() if k != "id"}
+                    for pid, phase in state.phases.items()
+                }
+                self.execution = _execution_summary(state)
+                self.server = {
+                    "execution_id": state.id,
+                    "base_url": _base_path(client),
+                }
+
+    def _stop_following(self) -> None:
+        """Stop a kernel run's updates, pending ones included."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._lock:
+            self._run = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     def _on_events(self, events: list[Event]) -> None:
         """Fold committed events in; called from the store's writer thread."""
@@ -138,9 +197,7 @@ class DagWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop following and close the widget."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        self._stop_following()
         super().close()
 
 
@@ -148,6 +205,27 @@ def _document(workflow: Workflow | dict[str, Any]) -> dict[str, Any]:
     if isinstance(workflow, Workflow):
         return workflow.to_dict()
     return copy.deepcopy(Workflow.from_dict(workflow).to_dict())
+
+
+def _execution_document(document: Any) -> dict[str, Any]:
+    """Check that `Client.get` answered an execution document with its workflow."""
+    if not isinstance(document, dict) or not isinstance(document.get("id"), str):
+        raise TypeError(
+            "[dagstudio] expected an execution document from the client, "
+            f"got {document!r}"
+        )
+    if not isinstance(document.get("workflow"), dict):
+        raise TypeError(
+            f"[dagstudio] execution {document['id']!r} came without its workflow"
+        )
+    return document
+
+
+def _base_path(client: Any) -> str:
+    """The path part of the client's server URL, such as "/" or "/user/ada/"."""
+    url = getattr(client, "base_url", None) or getattr(client, "url", None) or "/"
+    path = urlsplit(str(url)).path or "/"
+    return path if path.endswith("/") else f"{path}/"
 
 
 def _execution_summary(state: ExecutionState) -> dict[str, Any]:

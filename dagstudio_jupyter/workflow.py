@@ -17,6 +17,7 @@ import networkx as nx
 from .errors import InvalidWorkflowError
 
 if TYPE_CHECKING:
+    from .client import Client, ServerRun
     from .kernel import Run
 
 FORMAT = "dagstudio.workflow/1"
@@ -147,6 +148,8 @@ class Workflow:
         after_ids = [after] if isinstance(after, str) else list(after)
         if kind is None:
             kind = _guess_kind(func, ref, path, command)
+        if func is not None and ref is None:
+            ref = importable_ref(func)
         phase = Phase(
             id=id,  # type: ignore[arg-type]  # checked by _check_phase below
             kind=kind,
@@ -171,10 +174,14 @@ class Workflow:
         self.phases[phase.id] = phase
         return phase
 
-    def phase(
-        self, id: str | None = None, **options: Any
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator form of `add`; the function's name is the default id."""
+    def phase(self, id: Any = None, **options: Any) -> Any:
+        """Decorator form of `add`; the function's name is the default id.
+
+        Works bare (`@wf.phase`) and called (`@wf.phase(after=["load"])`).
+        """
+        if callable(id) and not options:
+            self.add(id.__name__, id)
+            return id
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             self.add(id if id is not None else func.__name__, func, **options)
@@ -240,7 +247,18 @@ class Workflow:
         }
 
     def to_json(self, **dumps_options: Any) -> str:
-        """Return the workflow document as JSON text."""
+        """Return the workflow document as JSON text.
+
+        Refuses a workflow with callables defined in this kernel (a lambda, a
+        function of `__main__`): the document could not run them anywhere.
+        """
+        local = [p.id for p in self.phases.values() if p.kind == "python" and not p.ref]
+        if local:
+            raise InvalidWorkflowError(
+                f"phase(s) {local} run callables defined in this kernel, which a "
+                "JSON document cannot hold; move them into a module and give "
+                "ref='package.module:function'"
+            )
         return json.dumps(self.to_dict(), ensure_ascii=False, **dumps_options)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -253,6 +271,11 @@ class Workflow:
         if not isinstance(doc, Mapping):
             raise InvalidWorkflowError(
                 f"a workflow document must be a JSON object, got {type(doc).__name__}"
+            )
+        unknown = sorted(set(doc) - {"format", "id", "name", "phases"})
+        if unknown:
+            raise InvalidWorkflowError(
+                f"workflow document has unknown field(s) {unknown}"
             )
         fmt = doc.get("format", FORMAT)
         if fmt != FORMAT:
@@ -272,7 +295,7 @@ class Workflow:
         """Load a workflow document from JSON text."""
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidWorkflowError(f"workflow is not valid JSON: {exc}") from exc
         return cls.from_dict(doc)
 
@@ -321,6 +344,21 @@ class Workflow:
 
         return Run(self, **options).start()
 
+    def submit(
+        self, client: Client | None = None, *, widget: Any = None, **options: Any
+    ) -> ServerRun:
+        """Run the workflow on the Jupyter server; return its `ServerRun` at once.
+
+        The run goes on when this kernel is busy, restarted or gone. `client`
+        defaults to `Client()`, which finds the server this kernel belongs to.
+        Options: `max_parallel`, `retry_backoff_s`. A `widget` is attached to
+        the server run so the browser follows it. Phases must be kinds the
+        server can start (a `ref`, a script, a notebook, a shell command).
+        """
+        from .client import submit_workflow
+
+        return submit_workflow(self, client, widget=widget, **options)
+
     def show(self, **options: Any) -> Any:
         """Return a `DagWidget` drawing this workflow."""
         from .widget import DagWidget
@@ -361,10 +399,18 @@ def _check_phase(phase: Phase, number: int) -> None:
             )
     if phase.id in phase.after:
         raise InvalidWorkflowError(
-            f"workflow has a cycle: {phase.id!r} -> {phase.id!r}"
+            f"{where} depends on itself, a cycle: {phase.id!r} -> {phase.id!r}"
         )
     if phase.label is not None and not isinstance(phase.label, str):
         raise InvalidWorkflowError(f"{where}: label must be a string")
+    for name, text in [("id", phase.id), ("label", phase.label or "")]:
+        if not _encodable(text):
+            raise InvalidWorkflowError(f"{where}: {name} is not valid Unicode text")
+    bad_env = [k for k, v in phase.env.items() if not isinstance(v, str)]
+    if bad_env:
+        raise InvalidWorkflowError(
+            f"{where}: env values must be strings; {bad_env} are not"
+        )
     if isinstance(phase.retries, bool) or not isinstance(phase.retries, int):
         raise InvalidWorkflowError(f"{where}: retries must be a whole number")
     if phase.retries < 0:
@@ -455,3 +501,21 @@ def _phase_options(item: Any, number: int) -> dict[str, Any]:
             )
     options.setdefault("kind", "noop")
     return options
+
+
+def importable_ref(func: Callable[..., Any]) -> str | None:
+    """`module:qualname` when another process could import `func`, else None."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        return None
+    ref = f"{module}:{qualname}"
+    return ref if _REF.match(ref) else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

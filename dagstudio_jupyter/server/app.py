@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Int, List, Type, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default, validate
 
 from ..errors import StoreError
 from ..store import DagStore, DuckDBStore
@@ -29,8 +30,8 @@ class DagStudioApp(ExtensionApp):
 
     store_path = Unicode(
         config=True,
-        help="DuckDB file of executions and events. Default: dagstudio/executions.duckdb "
-        "under the Jupyter data directory.",
+        help="DuckDB file of executions and events. Default: "
+        "dagstudio/executions.duckdb under the Jupyter data directory.",
     )
     store_class = Type(
         default_value=DuckDBStore,
@@ -57,7 +58,8 @@ class DagStudioApp(ExtensionApp):
         Unicode(),
         default_value=["HS256"],
         config=True,
-        help="Accepted JWT algorithms (pinned): HS256, and RS256/ES256 with a public key.",
+        help="Accepted JWT algorithms (pinned): HS256, and RS256/ES256 with a "
+        "public key.",
     )
     jwt_issuer = Unicode("dagstudio", config=True, help="Required `iss` claim.")
     jwt_audience = Unicode("dagstudio-live", config=True, help="Required `aud` claim.")
@@ -65,8 +67,22 @@ class DagStudioApp(ExtensionApp):
     max_parallel = Int(4, config=True, help="Phases of one execution run at once.")
     executor = Unicode("thread", config=True, help="Where python phases run: 'thread'.")
     recover = Bool(True, config=True, help="Resume running executions at start-up.")
-    max_body_bytes = Int(1024 * 1024, config=True, help="Largest POST body (413 above).")
-    ping_interval_s = Float(20.0, config=True, help="Seconds between live-channel pings.")
+    max_body_bytes = Int(
+        1024 * 1024, config=True, help="Largest POST body (413 above)."
+    )
+    ping_interval_s = Float(
+        20.0, config=True, help="Seconds between live-channel pings."
+    )
+    owner_mode = Enum(
+        ["auto", "user", "server"],
+        "auto",
+        config=True,
+        help="Who owns an execution. 'user': the Jupyter user name (servers with "
+        "named users, such as JupyterHub's). 'server': the account running the "
+        "server, for every request (a single-user server, where each browser is "
+        "an anonymous user with a random name). 'auto': 'server' with Jupyter's "
+        "built-in identity providers, 'user' otherwise.",
+    )
 
     @default("store_path")
     def _default_store_path(self) -> str:
@@ -80,20 +96,13 @@ class DagStudioApp(ExtensionApp):
     def _validate_max_parallel(self, proposal: Any) -> int:
         value = int(proposal["value"])
         if value < 1:
-            raise ValueError(f"DagStudioApp.max_parallel must be 1 or more, got {value}")
+            raise ValueError(
+                f"DagStudioApp.max_parallel must be 1 or more, got {value}"
+            )
         return value
 
     def initialize_settings(self) -> None:
         """Open the store, build the manager and the token authority."""
-        store, error = self._open_store()
-        root_dir = getattr(self.serverapp, "root_dir", os.getcwd())
-        self.manager = ExecutionManager(
-            store,
-            root_dir=root_dir,
-            max_parallel=self.max_parallel,
-            executor=self.executor,
-            store_error=error,
-        )
         secret = self.jwt_secret
         if secret is None and "HS256" in self.jwt_algorithms:
             secret = load_or_create_secret(Path(jupyter_data_dir()) / "dagstudio")
@@ -105,18 +114,48 @@ class DagStudioApp(ExtensionApp):
             audience=self.jwt_audience,
             lifetime_s=self.token_lifetime_s,
         )
+        store, error = self._open_store()
+        root_dir = getattr(self.serverapp, "root_dir", os.getcwd())
+        self.manager = ExecutionManager(
+            store,
+            root_dir=root_dir,
+            max_parallel=self.max_parallel,
+            executor=self.executor,
+            store_error=error,
+        )
+        # Jupyter's request log hides query arguments named like credentials;
+        # add the names a live-channel token could be sent under by mistake.
+        assert self.serverapp is not None
+        web_settings = self.serverapp.web_app.settings
+        scrub = web_settings.setdefault("extra_log_scrub_param_keys", [])
+        scrub.extend(key for key in ("jwt", "bearer") if key not in scrub)
         self.settings.update(
+            dagstudio_owner=self._owner_function(),
             dagstudio_manager=self.manager,
             dagstudio_tokens=self.tokens,
             dagstudio_max_body_bytes=self.max_body_bytes,
             dagstudio_ping_interval_s=self.ping_interval_s,
         )
 
+    def _owner_function(self) -> Any:
+        mode = self.owner_mode
+        if mode == "auto":
+            provider = getattr(self.serverapp, "identity_provider", None)
+            builtin = type(provider).__module__.startswith("jupyter_server.auth")
+            mode = "server" if builtin else "user"
+        if mode == "server":
+            server_owner = _account_name()
+            self.log.info("DAG Studio: executions are owned by %s", server_owner)
+            return lambda _user: server_owner
+        return lambda user: str(user.username)
+
     def _open_store(self) -> tuple[DagStore | None, str | None]:
         path = Path(self.store_path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            store = self.store_class(str(path))
+            # Store classes take the path, as DuckDBStore does.
+            open_store = cast("Callable[[str], DagStore]", self.store_class)
+            store = open_store(str(path))
         except (StoreError, OSError) as exc:
             # Said once here; every endpoint then answers 503 with the same text.
             message = f"the execution store cannot be opened: {exc}"
@@ -138,3 +177,12 @@ class DagStudioApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Stop runners (they resume at the next start) and close the store."""
         await self.manager.shutdown()
+
+
+def _account_name() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # no name for this uid in a container: fall back to the id
+        return f"uid-{os.getuid()}"

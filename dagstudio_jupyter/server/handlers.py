@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -16,6 +17,7 @@ from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFou
 from .manager import BadRequestError, ExecutionManager, StoreUnavailableError
 
 ID = r"(?P<execution_id>[A-Za-z0-9_-]{1,64})"
+OPENAPI = Path(__file__).with_name("openapi.json")
 # Domain errors and what a client sees: (HTTP status, error code).
 HTTP_ERRORS: list[tuple[type[Exception], int, str]] = [
     (InvalidWorkflowError, 400, "invalid_workflow"),
@@ -26,7 +28,7 @@ HTTP_ERRORS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
-class DagHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+class DagHandler(ExtensionHandlerMixin, APIHandler):
     """Base of our REST handlers: identity, JSON bodies and the one error mapping."""
 
     auth_resource = "dagstudio"
@@ -37,7 +39,7 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
 
     @property
     def user_name(self) -> str:
-        return str(self.current_user.username)
+        return str(self.settings["dagstudio_owner"](self.current_user))
 
     def json_body(self) -> dict[str, Any]:
         """The request body as a JSON object, or a 4xx naming what is wrong."""
@@ -59,7 +61,9 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
         try:
             value = int(raw)
         except ValueError:
-            raise BadRequestError(f"query argument {name!r} must be a whole number") from None
+            raise BadRequestError(
+                f"query argument {name!r} must be a whole number"
+            ) from None
         if not low <= value <= high:
             raise BadRequestError(f"query argument {name!r} must be {low} to {high}")
         return value
@@ -67,7 +71,10 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, DagStudioError):
             self.log.warning(
-                "DAG Studio refused %s %s: %s", self.request.method, self.request.path, value
+                "DAG Studio refused %s %s: %s",
+                self.request.method,
+                self.request.path,
+                value,
             )
         else:
             super().log_exception(typ, value, tb)
@@ -99,6 +106,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    501: "not_implemented",
 }
 
 
@@ -110,15 +118,16 @@ class ExecutionsHandler(DagHandler):
     async def get(self) -> None:
         status = self.get_query_argument("status", None)
         if status is not None and status not in EXECUTION_STATUSES:
+            expected = sorted(EXECUTION_STATUSES)
             raise BadRequestError(
-                f"unknown status {status!r}; expected one of {sorted(EXECUTION_STATUSES)}"
+                f"unknown status {status!r}; expected one of {expected}"
             )
         owner = self.get_query_argument("owner", None)
         if owner is not None and owner != self.user_name:
             # Only one's own executions are visible; another owner lists nothing.
             self.finish({"executions": [], "next_cursor": None})
             return
-        executions, next_cursor = await self.manager.list(
+        executions, next_cursor = await self.manager.list_executions(
             self.user_name,
             status=status,
             limit=self.int_argument("limit", 50, 1, 500),
@@ -133,7 +142,7 @@ class ExecutionsHandler(DagHandler):
         unknown = sorted(set(body) - {"workflow", "options"})
         if "workflow" not in body or unknown:
             raise BadRequestError(
-                "body must be {\"workflow\": {...}, \"options\": {...}}"
+                'body must be {"workflow": {...}, "options": {...}}'
                 + (f"; unknown field(s) {unknown}" if unknown else "")
             )
         execution = await self.manager.submit(
@@ -207,7 +216,22 @@ class TokenHandler(DagHandler):
     @authorized
     async def post(self) -> None:
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.settings["dagstudio_tokens"].issue(self.user_name))
+        try:
+            token = self.settings["dagstudio_tokens"].issue(self.user_name)
+        except RuntimeError as exc:
+            # Only HS256 tokens are minted here; RS256/ES256 ones come from elsewhere.
+            raise web.HTTPError(501, str(exc)) from exc
+        self.finish(token)
+
+
+class OpenAPIHandler(DagHandler):
+    """`openapi.json`: the document describing this API."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(OPENAPI.read_bytes())
 
 
 ROUTES: list[tuple[str, type[DagHandler]]] = [
@@ -217,4 +241,5 @@ ROUTES: list[tuple[str, type[DagHandler]]] = [
     (f"executions/{ID}/cancel", CancelHandler),
     (f"executions/{ID}/retry", RetryHandler),
     ("token", TokenHandler),
+    ("openapi.json", OpenAPIHandler),
 ]

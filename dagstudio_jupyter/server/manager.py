@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,9 +60,19 @@ class ExecutionManager:
         self._listeners: list[Listener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._store_calls: set[asyncio.Future[Any]] = set()
+        self.closing = False
+        # Python refs are imported the way a notebook in the root would import
+        # them: modules beside the server's notebooks are found.
+        if str(self.root_dir) not in sys.path:
+            sys.path.append(str(self.root_dir))
 
     def start(self) -> None:
-        """Begin forwarding committed events; call on the server's loop."""
+        """Begin forwarding committed events; call on the server's loop.
+
+        Safe to call again; the first listener calls it too, for servers
+        that never run the extension's start hook.
+        """
         self._loop = asyncio.get_running_loop()
         if self.store is not None and self._unsubscribe is None:
             self._unsubscribe = self.store.subscribe(self._on_commit)
@@ -81,6 +92,7 @@ class ExecutionManager:
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener` on the loop with every committed batch of events."""
+        self.start()
         self._listeners.append(listener)
 
     def remove_listener(self, listener: Listener) -> None:
@@ -100,12 +112,18 @@ class ExecutionManager:
     def _store(self) -> DagStore:
         if self.store is None:
             raise StoreUnavailableError(self.store_error or "the store is not open")
+        if self.closing:
+            raise StoreUnavailableError("the server is shutting down")
         return self.store
 
     async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         call = functools.partial(func, *args, **kwargs)
-        return await loop.run_in_executor(None, call)
+        future = loop.run_in_executor(None, call)
+        # Tracked so shutdown closes the store only after reads under way end.
+        self._store_calls.add(future)
+        future.add_done_callback(self._store_calls.discard)
+        return await future
 
     @staticmethod
     def visible(execution: Mapping[str, Any], user: str) -> bool:
@@ -126,7 +144,7 @@ class ExecutionManager:
             raise NotFoundError(f"execution {execution_id!r} not found")
         return execution
 
-    async def list(
+    async def list_executions(
         self,
         user: str,
         *,
@@ -197,6 +215,8 @@ class ExecutionManager:
         retry_backoff_s: float = 0.5,
         rerun: frozenset[str] = RERUN_ALL,
     ) -> None:
+        if self.closing:
+            raise StoreUnavailableError("the server is shutting down")
         runner = Runner(
             workflow,
             emit=self._emit,
@@ -238,7 +258,10 @@ class ExecutionManager:
                 "or cancelled execution can be retried"
             )
         await self.resume(execution, reason="retry")
-        return execution
+        # Answer with the execution as running again, not as the failed one.
+        await asyncio.sleep(0)
+        await self._call(self._store().flush)
+        return await self.get(execution_id, user)
 
     async def delete(self, execution_id: str, user: str) -> None:
         """Forget a finished execution; 409 while it runs."""
@@ -268,16 +291,19 @@ class ExecutionManager:
 
     async def shutdown(self) -> None:
         """Stop runners without marking them finished, so a restart resumes them."""
+        self.closing = True
         tasks = [task for _, task in self.runners.values()]
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._store_calls:
+            await asyncio.gather(*self._store_calls, return_exceptions=True)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         if self.store is not None:
-            await self._call(self.store.close)
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 
 
 def _run_options(options: Mapping[str, Any], default_parallel: int) -> dict[str, Any]:

@@ -9,7 +9,9 @@ if TYPE_CHECKING:
     from .manager import ExecutionManager
 
 
-async def recover_executions(manager: ExecutionManager, log: logging.Logger) -> list[str]:
+async def recover_executions(
+    manager: ExecutionManager, log: logging.Logger
+) -> list[str]:
     """Resume every stored execution that had not finished; return their ids.
 
     Completed phases are kept; phases that were queued or running run again
@@ -19,12 +21,16 @@ async def recover_executions(manager: ExecutionManager, log: logging.Logger) -> 
     """
     resumed = []
     for execution_id in await manager.active_ids():
+        if manager.closing:
+            break
         if execution_id in manager.runners:
             continue
         try:
             execution = await manager.load(execution_id)
             await manager.resume(execution, reason="recovered")
         except Exception:
+            if manager.closing:
+                break
             log.exception("DAG Studio: execution %s could not be resumed", execution_id)
             continue
         resumed.append(execution_id)

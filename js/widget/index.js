@@ -1,11 +1,13 @@
 // @ts-check
 /**
  * Entry of the DagWidget front end (anywidget): a toolbar with the run's
- * summary, the workflow graph, a phase details panel, and toasts.
+ * summary, the workflow graph, a phase details panel, and toasts. For a
+ * server run (the `server` trait) the view follows the server itself.
  */
 import { createDetailsPanel } from "./details.js";
 import { button, html, setAttr, setText } from "./dom.js";
 import { layoutWorkflow } from "./layout.js";
+import { createServerFollower } from "./live.js";
 import { createGraphView } from "./render.js";
 import {
   executionElapsed,
@@ -27,6 +29,7 @@ import { parseToastMessage, showToast } from "./toast.js";
 /** @typedef {import("./state.js").Workflow} Workflow */
 /** @typedef {import("./layout.js").Layout} Layout */
 /** @typedef {import("@anywidget/types").AnyModel<WidgetTraits>} Model */
+/** @typedef {import("./live.js").ConnectionState} ConnectionState */
 
 const DEFAULT_HEIGHT = 420;
 const MIN_HEIGHT = 120;
@@ -42,6 +45,22 @@ const ZOOM_STEP = 1.25;
  */
 const OWN_TOAST_DELAY_MS = 600;
 const KERNEL_TOAST_WINDOW_MS = 3000;
+/** @type {Readonly<Record<ConnectionState, string>>} */
+const CONNECTION_TEXT = Object.freeze({
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+  error: "Not available",
+});
+/** @type {Readonly<Record<ConnectionState, string>>} */
+const CONNECTION_TITLE = Object.freeze({
+  connecting: "Connecting to the server's live updates",
+  live: "Following the run on the server, independently of the kernel",
+  reconnecting: "Lost the server's live updates; reconnecting",
+  offline: "The server cannot be reached; retrying",
+  error: "This run cannot be followed from the server",
+});
 /** @type {Readonly<Record<string, readonly string[]>>} */
 const RUN_END_LEVELS = Object.freeze({
   completed: ["success"],
@@ -105,6 +124,11 @@ function createToolbar(doc) {
   const toolbar = html(doc, "div", "dagstudio-toolbar");
   const title = html(doc, "span", "dagstudio-title");
   const status = html(doc, "span", "dagstudio-execution-status");
+  const connection = html(doc, "span", "dagstudio-connection", {
+    "data-state": "connecting",
+    role: "status",
+  });
+  connection.hidden = true;
   const summary = html(doc, "span", "dagstudio-summary");
   const counts = html(doc, "span", "dagstudio-counts");
   const elapsed = html(doc, "span", "dagstudio-elapsed", {
@@ -118,11 +142,12 @@ function createToolbar(doc) {
   const cancel = button(doc, "dagstudio-cancel", "Cancel", "Cancel the run");
   cancel.hidden = true;
   actions.append(zoomOut, zoomIn, fit, cancel);
-  toolbar.append(title, status, summary, actions);
+  toolbar.append(title, status, connection, summary, actions);
   return {
     toolbar,
     title,
     status,
+    connection,
     counts,
     elapsed,
     zoomOut,
@@ -165,6 +190,12 @@ function render({ model, el, signal: hostSignal }) {
   });
   root.append(bar.toolbar, graph.element, details.element);
   el.replaceChildren(root);
+  const server = createServerFollower({
+    model,
+    doc,
+    signal,
+    onConnection: showConnection,
+  });
 
   /** @type {Layout | null} */
   let layout = null;
@@ -239,6 +270,38 @@ function render({ model, el, signal: hostSignal }) {
       clearInterval(ticker);
       ticker = undefined;
     }
+  }
+
+  /**
+   * @param {ConnectionState | null} state null when not following a server
+   * @param {string} detail
+   */
+  function showConnection(state, detail) {
+    bar.connection.hidden = state === null;
+    if (state === null) return;
+    setAttr(bar.connection, "data-state", state);
+    setText(bar.connection, CONNECTION_TEXT[state]);
+    const title = CONNECTION_TITLE[state];
+    bar.connection.title = detail ? `${title} (${detail})` : title;
+  }
+
+  function cancelRun() {
+    bar.cancel.disabled = true;
+    setText(bar.cancel, "Cancelling…");
+    if (!server.active()) {
+      model.send({ type: "cancel" });
+      return;
+    }
+    server.cancel().catch((/** @type {unknown} */ error) => {
+      const text = error instanceof Error ? error.message : String(error);
+      console.warn("[dagstudio] cancel failed:", text);
+      resetCancel();
+      showToast(doc, {
+        level: "error",
+        text: `Could not cancel the run: ${text.replace("[dagstudio] ", "")}`,
+        id: `cancel-failed:${Date.now()}`,
+      });
+    });
   }
 
   function resetCancel() {
@@ -322,6 +385,7 @@ function render({ model, el, signal: hostSignal }) {
     signal,
   );
   listen(model, "msg:custom", onCustomMessage, signal);
+  listen(model, "change:server", () => server.sync(), signal);
 
   bar.zoomIn.addEventListener("click", () => graph.zoomBy(ZOOM_STEP), {
     signal,
@@ -330,15 +394,7 @@ function render({ model, el, signal: hostSignal }) {
     signal,
   });
   bar.fit.addEventListener("click", () => graph.fit(), { signal });
-  bar.cancel.addEventListener(
-    "click",
-    () => {
-      model.send({ type: "cancel" });
-      bar.cancel.disabled = true;
-      setText(bar.cancel, "Cancelling…");
-    },
-    { signal },
-  );
+  bar.cancel.addEventListener("click", cancelRun, { signal });
   root.addEventListener(
     "keydown",
     (event) => {
@@ -354,6 +410,7 @@ function render({ model, el, signal: hostSignal }) {
   );
 
   flush();
+  server.sync();
 
   return () => {
     controller.abort();

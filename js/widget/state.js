@@ -49,6 +49,14 @@
  * @property {Execution} execution
  * @property {Record<string, PhaseState>} phases
  * @property {number} height
+ * @property {ServerLink} [server] set for a server run: the browser follows
+ *   that execution on the server itself
+ */
+
+/**
+ * @typedef {object} ServerLink
+ * @property {string} [execution_id]
+ * @property {string} [base_url] the server's base URL path, e.g. "/"
  */
 
 /**

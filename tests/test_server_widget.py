@@ -1,0 +1,375 @@
+"""The widget on server runs: `attach`, the example notebook, and the page following
+the server on its own while the kernel is busy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from dagstudio_jupyter import DagWidget, Workflow
+from dagstudio_jupyter.client import Client
+
+from ._lab import Lab
+from .conftest import OUTPUT
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PROBE = """
+import json as _json
+print(_json.dumps({"id": run.id, "server": view.server, "execution": view.execution}))
+"""
+# The notebook panel in front; other panels may hold widgets of earlier tests.
+CURRENT = "window.jupyterapp.shell.currentWidget.node"
+KERNEL_IDLE = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session
+    && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle';
+}"""
+# Records every node status change with the kernel's status at that moment.
+WATCH_NODES = """() => {
+  window.__dagstudioSeen = [];
+  const kernelStatus = () => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const session = panel && panel.sessionContext && panel.sessionContext.session;
+    return session && session.kernel ? session.kernel.status : 'none';
+  };
+  const panel = window.jupyterapp.shell.currentWidget.node;
+  const observer = new MutationObserver((records) => {
+    for (const record of records) {
+      const node = record.target;
+      if (!node.matches || !node.matches('g.dagstudio-node')) continue;
+      if (!panel.contains(node)) continue;
+      window.__dagstudioSeen.push({
+        id: node.getAttribute('data-phase-id'),
+        status: node.getAttribute('data-status'),
+        kernel: kernelStatus(),
+        at: Date.now(),
+      });
+    }
+  });
+  observer.observe(document.body, {
+    subtree: true, attributes: true, attributeFilter: ['data-status'],
+  });
+}"""
+ALL_NODES = """(status) => {
+  const panel = window.jupyterapp.shell.currentWidget.node;
+  const nodes = panel.querySelectorAll('.dagstudio-widget g.dagstudio-node');
+  return nodes.length > 0 && Array.from(nodes).every(
+    (node) => node.getAttribute('data-status') === status);
+}"""
+
+
+class FakeClient:
+    """Answers `get` with a stored execution document, like `Client.get`."""
+
+    def __init__(self, execution: dict[str, Any], url: str) -> None:
+        self.execution = execution
+        self.url = url
+        self.asked: list[str] = []
+
+    def get(self, execution_id: str) -> dict[str, Any]:
+        self.asked.append(execution_id)
+        return json.loads(json.dumps(self.execution))
+
+
+def server_execution() -> dict[str, Any]:
+    wf = Workflow("w", name="Server flow")
+    wf.add("a", command="true")
+    wf.add("b", command="true", after="a")
+    return {
+        "id": "ex-1",
+        "workflow": wf.to_dict(),
+        "owner": "ada",
+        "status": "running",
+        "created_at": "2026-01-01T00:00:00Z",
+        "started_at": "2026-01-01T00:00:01Z",
+        "finished_at": None,
+        "error": None,
+        "last_seq": 4,
+        "phases": [
+            {"id": "a", "status": "completed", "attempt": 1, "error": None},
+            {"id": "b", "status": "running", "attempt": 1, "error": None},
+        ],
+    }
+
+
+def test_attach_shows_the_server_state_and_hands_over_to_the_browser() -> None:
+    client = FakeClient(server_execution(), "http://127.0.0.1:8888/user/ada/")
+    widget = DagWidget()
+
+    widget.attach("ex-1", client=client)  # type: ignore[arg-type]
+
+    assert client.asked == ["ex-1"]
+    assert widget.workflow["name"] == "Server flow"
+    assert widget.phases["a"]["status"] == "completed"
+    assert widget.phases["b"] == {
+        "status": "running",
+        "attempt": 1,
+        "started_at": None,
+        "finished_at": None,
+        "error": None,
+    }
+    assert widget.execution["id"] == "ex-1"
+    assert widget.execution["last_seq"] == 4
+    assert widget.execution["status"] == "running"
+    assert widget.server == {"execution_id": "ex-1", "base_url": "/user/ada/"}
+
+
+def test_attach_stops_following_a_kernel_run() -> None:
+    wf = Workflow("w")
+    wf.add("slow", lambda: __import__("time").sleep(0.3))
+    widget = DagWidget(wf, flush_interval_s=0.01)
+    run = wf.start(widget=widget)
+
+    widget.attach("ex-1", client=FakeClient(server_execution(), "http://h/"))  # type: ignore[arg-type]
+    run.wait()
+    widget.flush()
+
+    assert widget.execution["id"] == "ex-1"
+    assert widget.execution["status"] == "running"
+    assert widget.server["execution_id"] == "ex-1"
+
+
+def test_follow_after_attach_clears_the_server_link() -> None:
+    wf = Workflow("w")
+    wf.add("a", lambda: 1)
+    widget = DagWidget(wf)
+    widget.attach("ex-1", client=FakeClient(server_execution(), "http://h/"))  # type: ignore[arg-type]
+
+    run = wf.run(widget=widget)
+    widget.flush()
+
+    assert widget.server == {}
+    assert widget.execution["id"] == run.id
+    assert widget.execution["status"] == "completed"
+
+
+def test_attach_keeps_no_credential_in_the_widget_state() -> None:
+    client = FakeClient(server_execution(), "http://127.0.0.1:8888/?token=s3cret")
+    widget = DagWidget()
+
+    widget.attach("ex-1", client=client)  # type: ignore[arg-type]
+
+    assert "s3cret" not in json.dumps(widget.get_state())
+    assert widget.server["base_url"] == "/"
+
+
+def test_attach_refuses_an_answer_without_a_workflow() -> None:
+    execution = server_execution()
+    del execution["workflow"]
+
+    with pytest.raises(TypeError, match="without its workflow"):
+        DagWidget().attach("ex-1", client=FakeClient(execution, "http://h/"))  # type: ignore[arg-type]
+
+
+# -- a real JupyterLab ------------------------------------------------------
+
+
+@pytest.fixture
+def jp_asyncio_loop() -> None:
+    """Leave this thread's event loop alone (overrides pytest-jupyter's).
+
+    The autouse fixtures of pytest-jupyter close the thread's loop after each
+    test and run a ServerApp clean-up on it. Once Playwright's sync API has
+    started, that loop is Playwright's own and still running: the close fails
+    and the clean-up coroutine is never awaited. No test here starts a server
+    in this process.
+    """
+    return None
+
+
+@pytest.fixture
+def jp_server_cleanup() -> None:
+    """No in-process ServerApp to clean up (overrides pytest-jupyter's)."""
+    return None
+
+
+@pytest.fixture
+def dagstudio_server_lab(dagstudio_lab: Lab) -> Lab:
+    """The session's JupyterLab, with the example's phases beside its notebook."""
+    shutil.copy(NOTEBOOKS / "quickstart_phases.py", dagstudio_lab.root_dir)
+    return dagstudio_lab
+
+
+def lab_client(lab: Lab) -> Client:
+    return Client(lab.url, lab.token)
+
+
+@pytest.mark.timeout(600)
+def test_server_run_notebook_completes_every_phase_on_the_server(
+    dagstudio_server_lab: Lab, tmp_path: Path
+) -> None:
+    lab = dagstudio_server_lab
+    notebook = nbformat.read(NOTEBOOKS / "server_run.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
+    env = dict(os.environ, DAGSTUDIO_SERVER_URL=lab.url, DAGSTUDIO_TOKEN=lab.token)
+    runner = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+
+    runner.execute(env=env)
+
+    probe = json.loads(notebook.cells[-1].outputs[0]["text"])
+    execution = lab_client(lab).get(probe["id"])
+    assert probe["server"] == {"execution_id": probe["id"], "base_url": "/"}
+    assert len(execution["phases"]) == 11
+    assert {p["id"]: p["status"] for p in execution["phases"]} == {
+        p["id"]: "completed" for p in execution["phases"]
+    }
+    assert execution["status"] == "completed"
+
+
+# -- the page follows the server itself ---------------------------------------
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in cells],
+        metadata={
+            "kernelspec": {
+                "display_name": "Python 3",
+                "language": "python",
+                "name": "python3",
+            }
+        },
+    )
+    nbformat.write(notebook, path)
+
+
+def open_and_run(page: Any, lab: Lab, name: str) -> Any:
+    """Open a notebook alone (`reset` drops the saved workspace), run all its
+    cells, and return the locator of its first widget."""
+    page.goto(f"{lab.url}lab/tree/{name}?reset&token={lab.token}")
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    page.evaluate(WATCH_NODES)
+    # Not awaited: the command's promise settles when the last cell ends.
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+    )
+    widget = page.locator(".jp-NotebookPanel:visible .dagstudio-widget").first
+    widget.wait_for(timeout=60_000)
+    return widget
+
+
+def current(page: Any, script: str) -> Any:
+    """Evaluate `script`, an expression over `panel`, in the notebook in front."""
+    return page.evaluate(f"() => {{ const panel = {CURRENT}; return {script}; }}")
+
+
+def chain_cells(name: str, *, steps: int, seconds: float, busy_s: float) -> list[str]:
+    """Cells that attach a widget to a chain of `sleep` phases, then keep busy."""
+    return [
+        "from dagstudio_jupyter import Workflow\n"
+        "from dagstudio_jupyter.client import Client\n"
+        f"wf = Workflow({name!r})\n"
+        f"for i in range({steps}):\n"
+        f"    wf.add(f'step{{i}}', command='sleep {seconds}',"
+        " after=[f'step{i - 1}'] if i else [])\n"
+        "view = wf.show()\n"
+        "view",
+        "run = wf.submit(Client.from_environment(), widget=view)\nrun",
+        f"import time\ntime.sleep({busy_s})",
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_server_run_notebook_in_the_page_turns_every_node_completed(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+    widget = open_and_run(page, dagstudio_server_lab, "server_run.ipynb")
+
+    page.wait_for_function(ALL_NODES, arg="completed", timeout=180_000)
+
+    widget.scroll_into_view_if_needed()
+    OUTPUT.mkdir(exist_ok=True)
+    widget.screenshot(path=str(OUTPUT / "server-run-completed.png"))
+    assert widget.locator("g.dagstudio-node").count() == 11
+    assert widget.get_attribute("data-execution-status") == "completed"
+    assert widget.locator(".dagstudio-connection").get_attribute("data-state") == "live"
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_page_follows_a_server_run_while_the_kernel_is_busy(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    lab, page = dagstudio_server_lab, dagstudio_page
+    cells = chain_cells("busy-kernel", steps=4, seconds=1, busy_s=40)
+    write_notebook(lab.root_dir / "busy_kernel.ipynb", cells)
+    widget = open_and_run(page, lab, "busy_kernel.ipynb")
+    label = widget.locator(".dagstudio-connection")
+    page.wait_for_function(
+        f"() => {CURRENT}.querySelector('.dagstudio-connection')"
+        "?.getAttribute('data-state') === 'live'",
+        timeout=60_000,
+    )
+    widget.scroll_into_view_if_needed()
+    OUTPUT.mkdir(exist_ok=True)
+    widget.screenshot(path=str(OUTPUT / "server-follow-busy-kernel-live.png"))
+
+    page.wait_for_function(ALL_NODES, arg="completed", timeout=60_000)
+
+    widget.screenshot(path=str(OUTPUT / "server-follow-busy-kernel-completed.png"))
+    busy_now = page.evaluate(f"() => !({KERNEL_IDLE})()")
+    seen = page.evaluate("() => window.__dagstudioSeen")
+    completed = {s["id"]: s["kernel"] for s in seen if s["status"] == "completed"}
+    assert busy_now, "the kernel finished its sleep before the run did"
+    assert completed == {f"step{i}": "busy" for i in range(4)}
+    assert any(s["status"] == "running" for s in seen)
+    assert widget.get_attribute("data-execution-status") == "completed"
+    assert label.get_attribute("data-state") == "live"
+    toast = page.locator(".dagstudio-toasts .dagstudio-toast[data-level='success']")
+    toast.first.wait_for(timeout=10_000)
+    assert "completed" in toast.first.inner_text().lower()
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_cancel_button_cancels_a_server_run_while_the_kernel_is_busy(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    lab, page = dagstudio_server_lab, dagstudio_page
+    cells = chain_cells("cancel-busy", steps=5, seconds=3, busy_s=60)
+    write_notebook(lab.root_dir / "cancel_busy.ipynb", cells)
+    widget = open_and_run(page, lab, "cancel_busy.ipynb")
+    page.wait_for_function(
+        f"() => {CURRENT}.querySelector("
+        "'g.dagstudio-node[data-phase-id=\"step0\"]')"
+        "?.getAttribute('data-status') === 'running'",
+        timeout=60_000,
+    )
+
+    widget.locator(".dagstudio-cancel").click()
+    page.wait_for_function(
+        f"() => {CURRENT}.querySelector('.dagstudio-widget')"
+        "?.getAttribute('data-execution-status') === 'cancelled'",
+        timeout=30_000,
+    )
+
+    widget.scroll_into_view_if_needed()
+    OUTPUT.mkdir(exist_ok=True)
+    widget.screenshot(path=str(OUTPUT / "server-cancel-busy-kernel.png"))
+    busy_now = page.evaluate(f"() => !({KERNEL_IDLE})()")
+    statuses = current(
+        page,
+        "Array.from(panel.querySelectorAll('g.dagstudio-node'))"
+        ".map((n) => n.getAttribute('data-status'))",
+    )
+    on_server = [
+        e for e in lab_client(lab).list(limit=50) if e.get("name") == "cancel-busy"
+    ]
+    assert busy_now, "the kernel was not busy, so it might have relayed the cancel"
+    assert set(statuses) == {"cancelled"}
+    assert [e["status"] for e in on_server] == ["cancelled"]
