@@ -72,3 +72,30 @@ def test_run_refuses_an_invalid_workflow_before_starting() -> None:
 
     with pytest.raises(ValueError, match="unknown phase 'missing'"):
         wf.start()
+
+
+def test_run_closes_the_store_it_opened_and_keeps_its_history(tmp_path) -> None:
+    wf = Workflow("w")
+    wf.add("a", lambda: 1)
+    path = tmp_path / "runs.duckdb"
+    threads_before = threading.active_count()
+
+    runs = [wf.run(store=str(path)) for _ in range(5)]
+
+    with DuckDBStore(path) as store:  # the file is no longer locked
+        assert {store.get_execution(r.id)["status"] for r in runs} == {"completed"}
+    assert runs[0].execution()["status"] == "completed"
+    assert [e["seq"] for e in runs[0].events(since=2)][0] == 3
+    assert threading.active_count() <= threads_before + 1
+
+
+def test_run_shared_store_stays_open_for_its_owner(tmp_path) -> None:
+    wf = Workflow("w")
+    wf.add("a", lambda: 1)
+
+    with DuckDBStore(tmp_path / "shared.duckdb") as store:
+        first = wf.run(store=store)
+        second = wf.run(store=store)
+
+        listed, _ = store.list_executions()
+    assert {e["id"] for e in listed} == {first.id, second.id}

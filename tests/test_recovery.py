@@ -336,7 +336,7 @@ def test_recovery_after_a_clean_stop_resumes_running_phases(
         _check_resumed(restarted, scene, before, after)
 
 
-def test_recovery_stop_during_recovery_runs_no_phase_twice(
+def test_recovery_stop_during_recovery_never_reruns_completed_phases(
     dagstudio_scene: Scene,
 ) -> None:
     scene = dagstudio_scene

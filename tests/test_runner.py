@@ -244,3 +244,84 @@ def test_runner_resumes_without_rerunning_completed_phases() -> None:
     assert calls == ["a", "b1", "b2"]
     assert resumed.state.status == "completed"
     assert resumed.results["b"] == 2
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (SystemExit(3), "the phase raised SystemExit: 3"),
+        (KeyboardInterrupt(), "the phase raised KeyboardInterrupt: "),
+        (GeneratorExit(), "the phase raised GeneratorExit: "),
+    ],
+)
+def test_runner_fails_only_the_phase_when_code_raises_a_base_exception(
+    raised: BaseException, expected: str
+) -> None:
+    def phase() -> None:
+        raise raised
+
+    wf = Workflow("w")
+    wf.add("bad", phase)
+    wf.add("other", lambda: "fine")
+
+    runner, _ = _run(wf)
+
+    assert runner.state.status == "failed"
+    assert runner.state.phases["bad"]["error"] == expected
+    assert runner.results["other"] == "fine"
+
+
+def test_runner_treats_cancelled_error_from_a_coroutine_as_its_failure() -> None:
+    async def gives_up() -> None:
+        raise asyncio.CancelledError
+
+    wf = Workflow("w")
+    wf.add("coro", gives_up)
+    wf.add("other", lambda: 1)
+
+    runner, _ = _run(wf)
+
+    assert runner.state.phases["coro"]["status"] == "failed"
+    assert runner.state.phases["coro"]["error"] == "the phase raised CancelledError"
+    assert runner.state.phases["other"]["status"] == "completed"
+
+
+def test_runner_error_text_is_valid_utf8_bounded_and_survives_a_broken_str() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("str explodes")
+
+    def half_emoji() -> None:
+        raise ValueError("Zo\ud83d")
+
+    def huge() -> None:
+        raise ValueError("x" * 100_000)
+
+    def unprintable() -> None:
+        raise Unprintable
+
+    wf = Workflow("w")
+    for name, func in [("half", half_emoji), ("huge", huge), ("odd", unprintable)]:
+        wf.add(name, func)
+
+    runner, events = _run(wf)
+
+    errors = {pid: p["error"] for pid, p in runner.state.phases.items()}
+    assert errors["half"] == "ValueError: Zo?"
+    assert len(errors["huge"]) < 2100 and errors["huge"].endswith("more characters)")
+    assert errors["odd"].startswith("Unprintable: <the exception's message")
+    for event in events:
+        (event["error"] or "").encode("utf-8")
+
+
+def test_runner_hung_threads_do_not_starve_later_phases() -> None:
+    release = threading.Event()
+    wf = Workflow("w")
+    wf.add("hangs", lambda: release.wait(10), timeout_s=0.1, retries=2)
+    wf.add("later", lambda: "ran", timeout_s=5)
+
+    runner, _ = _run(wf, max_parallel=1)
+    release.set()
+
+    assert runner.state.phases["hangs"]["attempt"] == 3
+    assert runner.results["later"] == "ran"

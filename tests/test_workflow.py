@@ -168,3 +168,45 @@ def test_workflow_cycle_check_handles_a_large_graph() -> None:
 
     assert wf.validate() is wf
     assert wf.topological_order()[:3] == ["p0", "p1", "p2"]
+
+
+def test_workflow_bare_phase_decorator_registers_the_function() -> None:
+    wf = Workflow("w")
+
+    @wf.phase
+    def load() -> int:
+        return 1
+
+    assert list(wf.phases) == ["load"] and load() == 1
+
+
+def test_workflow_importable_function_gets_a_ref_and_lambda_cannot_be_saved(
+    tmp_path,
+) -> None:
+    wf = Workflow("w")
+    wf.add("dump", json.dumps)
+    wf.add("local", lambda dump: dump, after="dump")
+
+    assert wf["dump"].ref == "json:dumps"
+    with pytest.raises(InvalidWorkflowError, match=r"\['local'\].*ref="):
+        wf.save(tmp_path / "wf.json")
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        ({"phases": [{"id": "a"}], "colour": 1}, "unknown field(s) ['colour']"),
+        ({"phases": [{"id": "a", "env": {"N": 3}}]}, "env values must be strings"),
+        ({"phases": [{"id": "a\ud800"}]}, "id is not valid Unicode"),
+    ],
+)
+def test_workflow_rejects_odd_documents(doc: dict, fragment: str) -> None:
+    with pytest.raises(InvalidWorkflowError) as info:
+        Workflow.from_dict(doc)
+
+    assert fragment in str(info.value)
+
+
+def test_workflow_from_json_rejects_invalid_utf8() -> None:
+    with pytest.raises(InvalidWorkflowError, match="not valid JSON"):
+        Workflow.from_json(b'{"phases": "\xff"}')
