@@ -13,6 +13,17 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 TEST_JWT_SECRET = secrets.token_urlsafe(48)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dagstudio_in_process_logs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Keep every in-process server's log for the suite's final secret scan."""
+    from tests._server import process_logs_to, record_secret
+
+    record_secret(TEST_JWT_SECRET, "test JWT secret")
+    path = tmp_path_factory.mktemp("logs") / "in-process-servers.log"
+    with process_logs_to(path):
+        yield path
+
+
 @pytest.fixture
 def dagstudio_store_path(tmp_path: Any) -> Any:
     """The DuckDB file the test server writes."""
@@ -43,16 +54,24 @@ def jp_server_config(dagstudio_store_path: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def dagstudio_api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
-    """Call `dagstudio/api/<path>`; returns (status, JSON body or None)."""
+def dagstudio_api(
+    jp_fetch: Callable[..., Any], jp_serverapp: Any
+) -> Callable[..., Any]:
+    """Call `dagstudio/api/<path>`; returns (status, JSON body, response)."""
     import json
 
     from tornado.httpclient import HTTPClientError
 
+    from tests._server import record_secret
+
+    record_secret(jp_serverapp.identity_provider.token, "Jupyter token")
+
     async def call(method: str, path: str, body: Any = None, **params: Any) -> Any:
         options: dict[str, Any] = {"method": method, "params": params or None}
         if body is not None:
-            options["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            options["body"] = (
+                body if isinstance(body, (str, bytes)) else json.dumps(body)
+            )
         elif method in ("POST", "PUT", "PATCH"):
             options["body"] = b""
         try:
@@ -61,6 +80,9 @@ def dagstudio_api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
             response = exc.response
             assert response is not None, exc
         text = response.body.decode() if response.body else ""
-        return response.code, (json.loads(text) if text else None), response
+        body = json.loads(text) if text else None
+        if path == "token" and response.code == 200:
+            record_secret(body["token"], "live token")
+        return response.code, body, response
 
     return call

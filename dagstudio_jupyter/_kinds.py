@@ -155,13 +155,27 @@ async def _run_process(
         "cwd": cwd,
         # Own process group, so a timeout or cancel stops the children too.
         "start_new_session": True,
+        "preexec_fn": _die_with_parent,
     }
+    if shell:
+        assert isinstance(argv, str)
+        starting = asyncio.ensure_future(
+            asyncio.create_subprocess_shell(argv, **options)
+        )
+    else:
+        starting = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(*argv, **options)
+        )
     try:
-        if shell:
-            assert isinstance(argv, str)
-            process = await asyncio.create_subprocess_shell(argv, **options)
-        else:
-            process = await asyncio.create_subprocess_exec(*argv, **options)
+        # Shielded: a cancel or timeout that lands while the process starts must
+        # still find the process, to stop it.
+        process = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            started = await starting
+            _kill_group(started.pid)
+            await started.wait()
+        raise
     except OSError as exc:
         raise PhaseFailed(f"cannot start {argv!r}: {exc}") from exc
     tail = bytearray()
@@ -175,11 +189,31 @@ async def _run_process(
         _kill_group(process.pid)
         await process.wait()
         raise
-    output = tail.decode("utf-8", errors="replace")
+    output = _decode_tail(tail)
     if code != 0:
-        last = output.strip().splitlines()[-1:] or [""]
-        raise PhaseFailed(f"command exited with status {code}: {last[0][:500]}", output)
+        last = output.strip().splitlines()[-1:]
+        detail = f": {last[0][:500]}" if last else ""
+        raise PhaseFailed(f"command exited with status {code}{detail}", output)
     return output
+
+
+def _decode_tail(tail: bytes) -> str:
+    """The output tail as text, without a character cut in half at its start."""
+    text = tail.decode("utf-8", errors="replace")
+    return text[1:] if len(tail) >= OUTPUT_TAIL_BYTES and text[:1] == "\ufffd" else text
+
+
+def _die_with_parent() -> None:
+    """In the child: end when the process that started it ends.
+
+    A server killed with SIGKILL cannot stop its phases; without this they
+    would run on beside the attempt that recovery starts. Linux only.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill_group(pid: int) -> None:

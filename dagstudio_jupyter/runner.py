@@ -225,6 +225,8 @@ class Runner:
                 error = _describe(exc, phase.timeout_s)
                 output = exc.output if isinstance(exc, PhaseFailed) else None
                 tail = {"output": output} if output else {}
+                if isinstance(exc, PhaseFailed):
+                    tail.update(exc.extra)
                 if retry == phase.retries:
                     self._event(pid, "failed", attempt, error=error, **tail)
                     return False
@@ -242,6 +244,8 @@ class Runner:
                 continue
             self.results[pid] = result
             extra = {"output": output} if output else {}
+            if phase.kind == "notebook" and isinstance(result, dict):
+                extra["executed_path"] = result.get("executed_path")
             if self.keep_results:
                 extra.update(_kept(result))
             self._event(pid, "completed", attempt, **extra)

@@ -191,6 +191,9 @@ class DuckDBStore(DagStore):
         self._write_lock = threading.Lock()
         self._states: dict[str, ExecutionState] = {}  # unfinished executions
         self._lock = threading.Lock()
+        # close() waits on this until no read is under way.
+        self._readers = 0
+        self._no_readers = threading.Condition(self._lock)
         self._closed = False
         self._subscribers: dict[int, Subscriber] = {}
         self._keys = itertools.count()
@@ -369,6 +372,7 @@ class DuckDBStore(DagStore):
             if self._closed:
                 return
             self._closed = True
+            self._no_readers.wait_for(lambda: self._readers == 0)
             self._wconn.close()
             self._conn.close()
         log.info("execution store closed at %s", self._path)
@@ -379,6 +383,7 @@ class DuckDBStore(DagStore):
             if self._closed:
                 raise StoreError(f"store {self._path!r} is closed")
             cur = self._conn.cursor()
+            self._readers += 1
         try:
             # One snapshot per read: a document is never half old, half new.
             cur.execute("BEGIN TRANSACTION")
@@ -386,6 +391,8 @@ class DuckDBStore(DagStore):
         finally:
             with self._lock:
                 cur.close()
+                self._readers -= 1
+                self._no_readers.notify_all()
 
     def _run_writer(self) -> None:
         while True:

@@ -32,8 +32,9 @@ from ._lab import free_port, isolated_env
 # Where the registry lives; a session that spans processes sets it for all.
 REGISTRY_ENV = "DAGSTUDIO_TEST_REGISTRY"
 API = "dagstudio/api"
-# Loggers of an in-process server (pytest-jupyter) worth keeping in a file.
-SERVER_LOGGERS = ("", "ServerApp", "tornado", "dagstudio_jupyter")
+# Loggers of an in-process server (pytest-jupyter) worth keeping in a file:
+# the root, and the apps' own loggers, which traitlets makes non-propagating.
+SERVER_LOGGERS = ("", "ServerApp", "DagStudioApp")
 
 
 def registry_path() -> Path:
@@ -81,12 +82,21 @@ def recorded() -> tuple[dict[str, str], set[Path]]:
     return found, logs
 
 
+def forget_recorded() -> None:
+    """Delete the registry file; the next record starts a new one."""
+    path = os.environ.pop(REGISTRY_ENV, None)
+    if path:
+        Path(path).unlink(missing_ok=True)
+        with suppress(OSError):  # only the folder made for it, when empty
+            Path(path).parent.rmdir()
+
+
 @contextmanager
 def process_logs_to(path: Path, level: int = logging.DEBUG) -> Iterator[Path]:
     """Copy the log records of this process (an in-process server) into `path`.
 
-    The file is recorded for the scan. Jupyter's `ServerApp` logger does not
-    propagate, so it gets the handler of its own.
+    The file is recorded for the scan. The `ServerApp` and `DagStudioApp`
+    loggers do not propagate, so each gets the handler of its own.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +89,7 @@ def test_run_closes_the_store_it_opened_and_keeps_its_history(tmp_path) -> None:
     with DuckDBStore(path) as store:  # the file is no longer locked
         assert {store.get_execution(r.id)["status"] for r in runs} == {"completed"}
     assert runs[0].execution()["status"] == "completed"
-    assert [e["seq"] for e in runs[0].events(since=2)][0] == 3
+    assert runs[0].events(since=2)[0]["seq"] == 3
     assert threading.active_count() <= threads_before + 1
 
 
@@ -99,3 +103,55 @@ def test_run_shared_store_stays_open_for_its_owner(tmp_path) -> None:
 
         listed, _ = store.list_executions()
     assert {e["id"] for e in listed} == {first.id, second.id}
+
+
+def test_run_cancel_right_after_start_stops_the_command_at_once() -> None:
+    wf = Workflow("w")
+    wf.add("sleep", command="sleep 20")
+
+    for _ in range(15):
+        run = wf.start()
+        run.cancel()
+        run.wait(5)
+
+        assert run.done and run.status == "cancelled"
+
+
+def test_run_shell_phase_dies_with_a_killed_process(tmp_path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "from dagstudio_jupyter import Workflow\n"
+        "wf = Workflow('w')\n"
+        f"wf.add('sleep', command='echo $$ > {pid_file}; exec sleep 60')\n"
+        "wf.run()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        for _ in range(200):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert _alive(child)
+
+        parent.kill()
+        parent.wait(10)
+        for _ in range(100):
+            if not _alive(child):
+                break
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    """A running process, not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -22,6 +22,8 @@ from dagstudio_jupyter._state import ExecutionState
 from dagstudio_jupyter.runner import new_execution_id
 from dagstudio_jupyter.server.ws import LiveHandler
 
+from ._server import record_secret
+
 WORKFLOW = {
     "format": "dagstudio.workflow/1",
     "id": "w",
@@ -64,6 +66,7 @@ class DagStudioRest:
     async def token(self) -> str:
         code, body = await self.call("POST", "token")
         assert code == 200, body
+        record_secret(body["token"], "live token")
         return str(body["token"])
 
     async def submit(self, workflow: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -305,10 +305,11 @@ def test_recovery_after_sigkill_runs_each_phase_to_completion_once(
         before = finished | _wait_at_hold(server, scene, slow)
     finally:
         server.kill()
-    # Phase commands outlive a SIGKILLed server (each runs in a session of its
-    # own); stopping them too makes this a crash of the whole machine.
+    # Phase commands die with their server (parent-death signal), so nothing
+    # of the old attempts runs beside the resumed ones.
+    time.sleep(0.5)
     orphans = _kill_phase_processes(scene)
-    assert len(orphans) == sum(3 if limit == 4 else 2 for limit in slow.values())
+    assert orphans == []
     scene.hold.unlink()
 
     with _restart(scene, server) as restarted:

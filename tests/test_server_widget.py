@@ -1,11 +1,13 @@
-"""The widget on server runs: `attach`, the example notebook, and the page following
-the server on its own while the kernel is busy."""
+"""The widget on server runs: `attach`, the example notebook, and the page
+following the server on its own while the kernel is busy or gone."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from nbclient import NotebookClient
 from dagstudio_jupyter import DagWidget, Workflow
 from dagstudio_jupyter.client import Client
 
-from ._lab import Lab
+from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab
 from .conftest import OUTPUT
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -64,6 +66,11 @@ WATCH_NODES = """() => {
     subtree: true, attributes: true, attributeFilter: ['data-status'],
   });
 }""".replace("(IN_LAST_CELL)", IN_LAST_CELL)
+NODE_STATUS = """([phase, status]) => {
+  const panel = window.jupyterapp.shell.currentWidget.node;
+  const node = panel.querySelector(`g.dagstudio-node[data-phase-id="${phase}"]`);
+  return !!node && node.getAttribute('data-status') === status;
+}"""
 ALL_NODES = """(status) => {
   const panel = window.jupyterapp.shell.currentWidget.node;
   const nodes = panel.querySelectorAll('.dagstudio-widget g.dagstudio-node');
@@ -130,7 +137,7 @@ def test_attach_shows_the_server_state_and_hands_over_to_the_browser() -> None:
 
 def test_attach_stops_following_a_kernel_run() -> None:
     wf = Workflow("w")
-    wf.add("slow", lambda: __import__("time").sleep(0.3))
+    wf.add("slow", lambda: time.sleep(0.3))
     widget = DagWidget(wf, flush_interval_s=0.01)
     run = wf.start(widget=widget)
 
@@ -176,6 +183,26 @@ def test_attach_refuses_an_answer_without_a_workflow() -> None:
 
 
 # -- a real JupyterLab ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dagstudio_browser() -> Iterator[Any]:
+    """Debian's chromium for this module only (overrides the session's).
+
+    While Playwright's sync API runs, its event loop is the running loop of
+    this thread, and pytest-jupyter's autouse fixtures of every later test
+    would try to close it; stopping Playwright with the module spares them.
+    """
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing; `make install` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
 
 
 @pytest.fixture
@@ -228,6 +255,7 @@ def test_server_run_notebook_completes_every_phase_on_the_server(
     probe = json.loads(notebook.cells[-1].outputs[0]["text"])
     execution = lab_client(lab).get(probe["id"])
     assert probe["server"] == {"execution_id": probe["id"], "base_url": "/"}
+    assert probe["execution"]["id"] == probe["id"]
     assert len(execution["phases"]) == 11
     assert {p["id"]: p["status"] for p in execution["phases"]} == {
         p["id"]: "completed" for p in execution["phases"]
@@ -350,12 +378,7 @@ def test_cancel_button_cancels_a_server_run_while_the_kernel_is_busy(
     cells = chain_cells("cancel-busy", steps=5, seconds=3, busy_s=60)
     write_notebook(lab.root_dir / "cancel_busy.ipynb", cells)
     widget = open_and_run(page, lab, "cancel_busy.ipynb")
-    page.wait_for_function(
-        f"() => {CURRENT}.querySelector("
-        "'g.dagstudio-node[data-phase-id=\"step0\"]')"
-        "?.getAttribute('data-status') === 'running'",
-        timeout=60_000,
-    )
+    page.wait_for_function(NODE_STATUS, arg=["step0", "running"], timeout=60_000)
 
     widget.locator(".dagstudio-cancel").click()
     page.wait_for_function(
@@ -379,3 +402,150 @@ def test_cancel_button_cancels_a_server_run_while_the_kernel_is_busy(
     assert sleeping, "the kernel was not busy, so it might have relayed the cancel"
     assert set(statuses) == {"cancelled"}
     assert [e["status"] for e in on_server] == ["cancelled"]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_page_keeps_following_a_server_run_after_the_kernel_shuts_down(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    lab, page = dagstudio_server_lab, dagstudio_page
+    cells = chain_cells("kernel-gone", steps=3, seconds=1.5, busy_s=0)[:2]
+    write_notebook(lab.root_dir / "kernel_gone.ipynb", cells)
+    widget = open_and_run(page, lab, "kernel_gone.ipynb")
+    page.wait_for_function(NODE_STATUS, arg=["step0", "running"], timeout=60_000)
+
+    page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.shutdown()"
+    )
+    page.wait_for_function(
+        "() => !window.jupyterapp.shell.currentWidget.sessionContext.session",
+        timeout=30_000,
+    )
+    page.wait_for_function(ALL_NODES, arg="completed", timeout=60_000)
+
+    widget.scroll_into_view_if_needed()
+    OUTPUT.mkdir(exist_ok=True)
+    widget.screenshot(path=str(OUTPUT / "server-follow-kernel-gone.png"))
+    assert widget.get_attribute("data-execution-status") == "completed"
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_widgets_share_one_live_socket_that_comes_back_after_a_drop(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    lab, page = dagstudio_server_lab, dagstudio_page
+    cells = [
+        "from dagstudio_jupyter import Client, Workflow\n"
+        "flows = []\n"
+        "for name in ('left', 'right'):\n"
+        "    wf = Workflow(name)\n"
+        "    for i in range(4):\n"
+        "        wf.add(f'step{i}', command='sleep 1',"
+        " after=[f'step{i - 1}'] if i else [])\n"
+        "    flows.append(wf)\n"
+        "views = [wf.show() for wf in flows]\n"
+        "views[0]",
+        "views[1]",
+        "client = Client.from_environment()\n"
+        "runs = [wf.submit(client, widget=view) for wf, view in zip(flows, views)]",
+    ]
+    write_notebook(lab.root_dir / "two_widgets.ipynb", cells)
+    live_sockets: list[str] = []
+    page.on(
+        "websocket",
+        lambda socket: (
+            "dagstudio/api/live" in socket.url and live_sockets.append(socket.url)
+        ),
+    )
+    open_and_run(page, lab, "two_widgets.ipynb")
+    page.wait_for_function(
+        f"() => {CURRENT}.querySelectorAll("
+        "'.dagstudio-connection[data-state=\"live\"]').length === 2",
+        timeout=60_000,
+    )
+    assert len(live_sockets) == 1
+
+    page.evaluate(
+        """() => {
+          const connections = globalThis[Symbol.for('dagstudio.live-connections/1')];
+          for (const connection of connections.values()) {
+            connection._socket.close(4000, 'dropped by the test');
+          }
+        }"""
+    )
+    page.wait_for_function(ALL_NODES, arg="completed", timeout=60_000)
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "server-two-widgets-after-drop.png"))
+    states = current(
+        page,
+        "Array.from(panel.querySelectorAll('.dagstudio-connection'))"
+        ".map((label) => label.getAttribute('data-state'))",
+    )
+    assert len(live_sockets) == 2
+    assert states == ["live", "live"]
+    assert page.locator(".jp-NotebookPanel:visible g.dagstudio-node").count() == 8
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_widget_shows_the_error_state_for_an_execution_it_cannot_see(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    lab, page = dagstudio_server_lab, dagstudio_page
+    cells = [
+        "from dagstudio_jupyter import Workflow\n"
+        "wf = Workflow('unknown')\n"
+        "wf.add('a')\n"
+        "view = wf.show()\n"
+        "view.server = {'execution_id': 'no-such-execution', 'base_url': '/'}\n"
+        "view"
+    ]
+    write_notebook(lab.root_dir / "unknown_execution.ipynb", cells)
+
+    widget = open_and_run(page, lab, "unknown_execution.ipynb")
+
+    label = widget.locator(".dagstudio-connection")
+    page.wait_for_function(
+        f"() => {CURRENT}.querySelector('.dagstudio-connection')"
+        "?.getAttribute('data-state') === 'error'",
+        timeout=30_000,
+    )
+    assert label.is_visible()
+    assert "no-such-execution" in (label.get_attribute("title") or "")
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_failed_server_run_raises_a_toast_naming_the_phase(
+    dagstudio_server_lab: Lab, dagstudio_page: Any
+) -> None:
+    lab, page = dagstudio_server_lab, dagstudio_page
+    cells = [
+        "from dagstudio_jupyter import Client, Workflow\n"
+        "wf = Workflow('fails')\n"
+        "wf.add('prepare', command='sleep 1')\n"
+        "wf.add('check', command='echo broken input; exit 3', after=['prepare'],"
+        " label='Check the input')\n"
+        "wf.add('publish', command='true', after=['check'])\n"
+        "view = wf.show()\n"
+        "view",
+        "run = wf.submit(Client.from_environment(), widget=view)",
+    ]
+    write_notebook(lab.root_dir / "fails.ipynb", cells)
+
+    widget = open_and_run(page, lab, "fails.ipynb")
+
+    toast = page.locator(".dagstudio-toasts .dagstudio-toast[data-level='error']")
+    toast.first.wait_for(timeout=60_000)
+    text = toast.first.inner_text()
+    assert "Check the input" in text
+    assert "status 3" in text
+    assert widget.get_attribute("data-execution-status") == "failed"
+    assert current(
+        page,
+        "Array.from(panel.querySelectorAll('g.dagstudio-node'),"
+        " (n) => n.getAttribute('data-status'))",
+    ) == ["completed", "failed", "skipped"]

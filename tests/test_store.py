@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -465,3 +466,38 @@ def test_store_keeps_flushed_events_when_process_is_killed(tmp_path: Path) -> No
         stored = reopened.events_since("run-1")
         assert stored == events
         assert reopened.get_execution("run-1")["last_seq"] == 6
+
+
+def test_store_close_waits_for_reads_under_way(tmp_path) -> None:
+    store = DuckDBStore(tmp_path / "s.duckdb")
+    for index in range(50):
+        store.create_execution(
+            ExecutionState(f"e{index}", {"phases": [{"id": "a"}]}).to_dict()
+        )
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                store.list_executions(limit=50)
+                store.events_since("e1")
+            except StoreError:
+                return  # closed: the one answer a reader may get
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.2)
+
+    store.close()
+    stop.set()
+    for reader in readers:
+        reader.join(10)
+
+    assert errors == []
+    with DuckDBStore(tmp_path / "s.duckdb") as again:
+        assert len(again.list_executions(limit=100)[0]) == 50

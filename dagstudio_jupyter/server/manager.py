@@ -193,7 +193,8 @@ class ExecutionManager:
                 phase.path = str(self._inside_root(phase.path, phase.id, "path"))
             if phase.cwd is not None:
                 phase.cwd = str(self._inside_root(phase.cwd, phase.id, "cwd"))
-            elif phase.kind in ("shell", "script", "notebook"):
+            elif phase.kind in ("shell", "script"):
+                # A notebook's kernel starts in the notebook's folder instead.
                 phase.cwd = str(self.root_dir)
 
     def _inside_root(self, value: str, phase_id: str, field: str) -> Path:

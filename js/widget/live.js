@@ -233,7 +233,7 @@ class LiveConnection {
     const view = doc.defaultView;
     const options = { signal: this._lifetime.signal };
     view?.addEventListener("online", () => this._onOnline(), options);
-    view?.addEventListener("offline", () => this._setState("offline"), options);
+    view?.addEventListener("offline", () => this._onOffline(), options);
   }
 
   /**
@@ -528,6 +528,11 @@ class LiveConnection {
       this._retryTimer = undefined;
       void this._connect();
     }, delay);
+  }
+
+  _onOffline() {
+    // A server on this machine stays reachable: only an idle link says so.
+    if (!this._ready) this._setState("offline");
   }
 
   _onOnline() {
