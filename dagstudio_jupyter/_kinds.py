@@ -197,7 +197,7 @@ async def _run_process(
     return output
 
 
-def _decode_tail(tail: bytes) -> str:
+def _decode_tail(tail: bytes | bytearray) -> str:
     """The output tail as text, without a character cut in half at its start."""
     text = tail.decode("utf-8", errors="replace")
     return text[1:] if len(tail) >= OUTPUT_TAIL_BYTES and text[:1] == "\ufffd" else text

@@ -243,7 +243,7 @@ class Runner:
                 await asyncio.sleep(delay)
                 continue
             self.results[pid] = result
-            extra = {"output": output} if output else {}
+            extra: dict[str, Any] = {"output": output} if output else {}
             if phase.kind == "notebook" and isinstance(result, dict):
                 extra["executed_path"] = result.get("executed_path")
             if self.keep_results:
