@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,10 +143,42 @@ def wait_until_up(lab: Lab, timeout: float = 60) -> None:
     )
 
 
-def only_loopback(route: Any) -> None:
+LOOPBACK = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+async def only_loopback(route: Any) -> None:
     """Playwright route handler: let requests to 127.0.0.1 through, abort the rest."""
-    url = route.request.url
-    if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
-        route.continue_()
+    if route.request.url.startswith(LOOPBACK):
+        await route.continue_()
     else:
-        route.abort()
+        await route.abort()
+
+
+@asynccontextmanager
+async def browser_page(name: str) -> AsyncIterator[Any]:
+    """A page of Debian's chromium that may reach 127.0.0.1 only.
+
+    Playwright's async API, on the test's own event loop: its sync API keeps
+    a loop of its own on the main thread, which pytest-jupyter's per-test
+    loop then closes. A screenshot of the last state is kept in test-output/.
+    """
+    if shutil.which(CHROMIUM) is None:
+        raise RuntimeError(f"{CHROMIUM} is missing; `make install` installs it")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            await context.route("**/*", only_loopback)
+            page = await context.new_page()
+            try:
+                yield page
+            finally:
+                OUTPUT.mkdir(exist_ok=True)
+                await page.screenshot(path=str(OUTPUT / f"{name}-last.png"))
+        finally:
+            await browser.close()
