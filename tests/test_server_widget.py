@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from dagstudio_jupyter import DagWidget, Workflow
 from dagstudio_jupyter.client import Client
 
-from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab
+from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab, running_lab
 from .conftest import OUTPUT
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -224,11 +224,17 @@ def jp_server_cleanup() -> None:
     return None
 
 
-@pytest.fixture
-def dagstudio_server_lab(dagstudio_lab: Lab) -> Lab:
-    """The session's JupyterLab, with the example's phases beside its notebook."""
-    shutil.copy(NOTEBOOKS / "quickstart_phases.py", dagstudio_lab.root_dir)
-    return dagstudio_lab
+@pytest.fixture(scope="module")
+def dagstudio_server_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """JupyterLab with the server-run example and its phases module.
+
+    Its own, not the session's: the notebooks opened here stay in the saved
+    workspace and their kernels keep running, which other tests would see.
+    """
+    home = tmp_path_factory.mktemp("server-lab")
+    with running_lab(home, [NOTEBOOKS / "server_run.ipynb"]) as lab:
+        shutil.copy(NOTEBOOKS / "quickstart_phases.py", lab.root_dir)
+        yield lab
 
 
 def lab_client(lab: Lab) -> Client:

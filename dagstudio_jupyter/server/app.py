@@ -65,7 +65,9 @@ class DagStudioApp(ExtensionApp):
     jwt_audience = Unicode("dagstudio-live", config=True, help="Required `aud` claim.")
     token_lifetime_s = Int(900, config=True, help="Seconds a live-channel token lives.")
     max_parallel = Int(4, config=True, help="Phases of one execution run at once.")
-    executor = Unicode("thread", config=True, help="Where python phases run: 'thread'.")
+    executor = Enum(
+        ["thread"], "thread", config=True, help="Where python phases run: 'thread'."
+    )
     recover = Bool(True, config=True, help="Resume running executions at start-up.")
     max_body_bytes = Int(
         1024 * 1024, config=True, help="Largest POST body (413 above)."
