@@ -155,6 +155,14 @@ async def only_loopback(route: Any) -> None:
         await route.abort()
 
 
+def only_loopback_sync(route: Any) -> None:
+    """The same for Playwright's sync API."""
+    if route.request.url.startswith(LOOPBACK):
+        route.continue_()
+    else:
+        route.abort()
+
+
 @asynccontextmanager
 async def browser_page(name: str) -> AsyncIterator[Any]:
     """A page of Debian's chromium that may reach 127.0.0.1 only.

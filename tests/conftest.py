@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab, only_loopback, running_lab
+from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab, only_loopback_sync, running_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
@@ -44,7 +44,7 @@ def dagstudio_page(
 ) -> Iterator[Any]:
     """A fresh page that may reach 127.0.0.1 only; keeps a screenshot on failure."""
     context = dagstudio_browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.route("**/*", only_loopback)
+    context.route("**/*", only_loopback_sync)
     page = context.new_page()
     yield page
     OUTPUT.mkdir(exist_ok=True)
