@@ -83,8 +83,10 @@ class DagWidget(anywidget.AnyWidget):
                 self.phases = {}
                 self.execution = _execution_summary(self._state)
         # Subscribe before reading the backlog so no commit falls in between;
-        # events seen twice are ignored by ExecutionState.apply.
-        self._unsubscribe = run.store.subscribe(self._on_events)
+        # events seen twice are ignored by ExecutionState.apply. A finished
+        # run has closed the store it opened: its events are all there is.
+        if not run.done:
+            self._unsubscribe = run.store.subscribe(self._on_events)
         self._on_events(run.events())
 
     def attach(self, execution_id: str, client: Client | None = None) -> None:

@@ -84,3 +84,17 @@ def test_widget_cancel_message_cancels_the_followed_run() -> None:
 
     assert run.status == "cancelled"
     assert widget.execution["status"] == "cancelled"
+
+
+def test_widget_follows_a_run_that_already_finished() -> None:
+    wf = Workflow("w")
+    wf.add("a", lambda: 1)
+    wf.add("b", lambda a: 1 / 0, after="a")
+    run = wf.run()
+    widget = DagWidget(wf)
+
+    widget.follow(run)
+    widget.flush()
+
+    assert widget.execution["status"] == "failed"
+    assert widget.phases["b"]["status"] == "failed"
