@@ -8,9 +8,13 @@ restart finds its upstream results. Trained models stay inside their phase:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 MODELS = ("logreg", "forest", "svm")
+# The server keeps results for its own use; the report also goes to a file
+# beside this module, where the notebook reads it.
+REPORT = Path(__file__).with_name("quickstart_report.txt")
 
 
 def load() -> dict[str, list[Any]]:
@@ -81,9 +85,11 @@ def pick_best(upstream: dict[str, Any]) -> dict[str, Any]:
 
 
 def report(pick_best: dict[str, Any]) -> str:
-    """A small table of the scores, the best model marked."""
+    """A table of the scores, best model marked, also written to REPORT."""
     lines = [f"{'model':<8} {'accuracy':>9} {'f1':>7}"]
     for name, score in sorted(pick_best["scores"].items()):
         mark = "  <- best" if name == pick_best["best"] else ""
         lines.append(f"{name:<8} {score['accuracy']:>9.3f} {score['f1']:>7.3f}{mark}")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    REPORT.write_text(text + "\n", encoding="utf-8")
+    return text

@@ -243,22 +243,25 @@ def lab_client(lab: Lab) -> Client:
 
 @pytest.mark.timeout(600)
 def test_server_run_notebook_completes_every_phase_on_the_server(
-    dagstudio_server_lab: Lab, tmp_path: Path
+    dagstudio_server_lab: Lab,
 ) -> None:
     lab = dagstudio_server_lab
     notebook = nbformat.read(NOTEBOOKS / "server_run.ipynb", as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
     env = dict(os.environ, DAGSTUDIO_SERVER_URL=lab.url, DAGSTUDIO_TOKEN=lab.token)
+    # As in JupyterLab, the kernel starts in the notebook's folder on the server.
     runner = NotebookClient(
         notebook,
         timeout=300,
         kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
+        resources={"metadata": {"path": str(lab.root_dir)}},
     )
 
     runner.execute(env=env)
 
     probe = json.loads(notebook.cells[-1].outputs[0]["text"])
+    report = notebook.cells[-2].outputs[0]["text"]
+    assert "<- best" in report
     execution = lab_client(lab).get(probe["id"])
     assert probe["server"] == {"execution_id": probe["id"], "base_url": "/"}
     assert probe["execution"]["id"] == probe["id"]

@@ -98,10 +98,10 @@ function listen(model, name, callback, signal) {
 }
 
 /**
- * Lay out a workflow, logging what the layout had to skip. Null when the
- * layout failed.
+ * Lay out a workflow, logging what the layout had to skip. When the layout
+ * fails, an empty layout whose `error` says why.
  * @param {Workflow} workflow
- * @returns {Layout | null}
+ * @returns {Layout}
  */
 function safeLayout(workflow) {
   try {
@@ -112,7 +112,17 @@ function safeLayout(workflow) {
     return layout;
   } catch (error) {
     console.error("[dagstudio] could not lay out the workflow", error);
-    return null;
+    const count = (workflow.phases || []).length;
+    return {
+      nodes: [],
+      edges: [],
+      width: 0,
+      height: 0,
+      warnings: [],
+      // Known limitation: the in-page layout gives up on very deep graphs
+      // (long chains of a few thousand phases); say so instead of "empty".
+      error: `This workflow (${count} phases) could not be drawn: ${error}`,
+    };
   }
 }
 
@@ -223,10 +233,7 @@ function render({ model, el, signal: hostSignal }) {
   function applyWorkflow() {
     const { workflow, phases } = readTraits(model);
     layout = safeLayout(workflow);
-    graph.setLayout(
-      layout ?? { nodes: [], edges: [], width: 0, height: 0, warnings: [] },
-      phases,
-    );
+    graph.setLayout(layout, phases);
     setText(bar.title, workflow.name || workflow.id || "Workflow");
     const open = details.phaseId();
     const node = layout?.nodes.find((n) => n.id === open);

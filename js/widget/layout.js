@@ -44,6 +44,7 @@ import { Graph, layout as dagreLayout } from "@dagrejs/dagre";
  * @property {number} width of the whole drawing, margins included
  * @property {number} height
  * @property {string[]} warnings what was skipped in a malformed document
+ * @property {string} [error] why the workflow could not be laid out at all
  */
 
 /**

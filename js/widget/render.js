@@ -275,7 +275,7 @@ export function createGraphView(doc, options) {
     parts = new Map();
     empty.hidden = layout.nodes.length > 0;
     root.style.display = layout.nodes.length > 0 ? "" : "none";
-    empty.textContent = "This workflow has no phases.";
+    empty.textContent = layout.error ?? "This workflow has no phases.";
     root.setAttribute("viewBox", `0 0 ${size.width} ${size.height}`);
     const { defs, id } = createArrowMarker(doc);
     const edges = svg(doc, "g", "dagstudio-edges");
