@@ -1,0 +1,95 @@
+// @ts-check
+/**
+ * REST calls of the widget to the DAG Studio server: same origin, Jupyter's
+ * cookie auth and XSRF header, errors as `ApiError` with the server's message.
+ */
+import { apiPath, xsrfToken } from "./live-state.js";
+
+/** An API answer that is not a success; `status` 0 when unreachable. */
+export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} message
+   */
+  constructor(status, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+/**
+ * Return the text of the page's Jupyter config, or null outside Jupyter.
+ * @param {Document} doc
+ * @returns {string | null}
+ */
+export function pageConfigText(doc) {
+  return doc.getElementById("jupyter-config-data")?.textContent ?? null;
+}
+
+/**
+ * Return the server token the page itself uses, as JupyterLab's own
+ * requests do; null when the page relies on its login cookie alone.
+ * @param {Document} doc
+ * @returns {string | null}
+ */
+function pageToken(doc) {
+  const text = pageConfigText(doc);
+  if (!text) return null;
+  try {
+    const token = JSON.parse(text)?.token;
+    return typeof token === "string" && token !== "" ? token : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Call the DAG Studio API on the page's own server and return the JSON
+ * answer. Writes carry the `X-XSRFToken` header Jupyter checks.
+ * @param {Document} doc
+ * @param {string} base
+ * @param {"GET" | "POST"} method
+ * @param {string[]} parts path segments under `dagstudio/api/`
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<any>}
+ */
+export async function requestApi(doc, base, method, parts, signal) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json" };
+  const xsrf = xsrfToken(doc.cookie ?? "");
+  if (method !== "GET" && xsrf) headers["X-XSRFToken"] = xsrf;
+  const token = pageToken(doc);
+  if (token) headers.Authorization = `token ${token}`;
+  const where = `${method} ${parts.join("/")}`;
+  let response;
+  try {
+    response = await fetch(apiPath(base, ...parts), {
+      method,
+      headers,
+      credentials: "same-origin",
+      cache: "no-store",
+      signal,
+    });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new ApiError(0, `[dagstudio] ${where}: server unreachable`);
+  }
+  const text = await response.text();
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = null;
+  }
+  if (!response.ok) {
+    const reason = body?.message || response.statusText || "request failed";
+    throw new ApiError(
+      response.status,
+      `[dagstudio] ${where}: ${response.status} ${reason}`,
+    );
+  }
+  return body;
+}
+
+/** The page's shared connections, by base URL. */
