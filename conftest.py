@@ -64,7 +64,10 @@ def dagstudio_api(
 
     from tests._server import record_secret
 
-    record_secret(jp_serverapp.identity_provider.token, "Jupyter token")
+    # pytest-jupyter's own Jupyter token is not recorded: that server is set up
+    # to print its URL, token included, at start-up, as Jupyter does for a
+    # configured token. The real servers of tests/_server.py take theirs from
+    # the environment, which Jupyter never prints, and record it.
 
     async def call(method: str, path: str, body: Any = None, **params: Any) -> Any:
         options: dict[str, Any] = {"method": method, "params": params or None}
