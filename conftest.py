@@ -54,9 +54,7 @@ def jp_server_config(dagstudio_store_path: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def dagstudio_api(
-    jp_fetch: Callable[..., Any], jp_serverapp: Any
-) -> Callable[..., Any]:
+def dagstudio_api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
     """Call `dagstudio/api/<path>`; returns (status, JSON body, response)."""
     import json
 

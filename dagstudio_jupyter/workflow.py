@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ._json import JSONInputError, loads_strict
 from .errors import InvalidWorkflowError
 
 if TYPE_CHECKING:
@@ -287,15 +288,21 @@ class Workflow:
         if not isinstance(phases, list):
             raise InvalidWorkflowError("workflow 'phases' must be a list of objects")
         for number, item in enumerate(phases, start=1):
-            workflow.add(**_phase_options(item, number))
+            try:
+                options = _phase_options(item, number)
+            except RecursionError:
+                raise InvalidWorkflowError(
+                    f"phase #{number} is nested too deeply"
+                ) from None
+            workflow.add(**options)
         return workflow.validate()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Workflow:
         """Load a workflow document from JSON text."""
         try:
-            doc = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            doc = loads_strict(text)
+        except JSONInputError as exc:
             raise InvalidWorkflowError(f"workflow is not valid JSON: {exc}") from exc
         return cls.from_dict(doc)
 

@@ -180,7 +180,8 @@ async def browser_page(name: str) -> AsyncIterator[Any]:
             executable_path=CHROMIUM, args=CHROMIUM_ARGS
         )
         try:
-            context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+            viewport = {"width": 1400, "height": 1000}
+            context = await browser.new_context(viewport=viewport)
             await context.route("**/*", only_loopback)
             page = await context.new_page()
             try:

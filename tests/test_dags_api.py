@@ -343,4 +343,67 @@ async def test_store_locked_by_another_process_answers_503(
         "stop that process",
     )
     assert_error(post, 503, "store_unavailable")
+    assert_error(await dagstudio_api("POST", "token"), 503, "store_unavailable")
     assert "Traceback" not in result[1]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "nothing"),
+        ("GET", "executions/a/b/c"),
+        ("POST", "executions/x/bogus"),
+        ("GET", "executions/%F0%9F%98%80"),
+        ("GET", "executions/" + "a" * 200),
+    ],
+)
+async def test_unknown_routes_answer_a_json_404(
+    dagstudio_api: Any, method: str, path: str
+) -> None:
+    assert_error(await dagstudio_api(method, path), 404, "not_found", "no such route")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (
+            '{"workflow": {"phases": [{"id": "a", "timeout_s": Infinity}]}}',
+            "Infinity is not valid JSON",
+        ),
+        ('{"workflow": {"phases": [{"id": "a", "params": {"x": NaN}}]}}', "NaN"),
+        (
+            '{"workflow": {"phases": [{"id": "a", "params": {"d": '
+            + "[" * 6000
+            + "]" * 6000
+            + "}}]}}",
+            "nested too deeply",
+        ),
+        (
+            '{"workflow": {"phases": [{"id": "a", "params": {"d": '
+            + "[" * 950
+            + "]" * 950
+            + "}}]}}",
+            "nested too deeply",
+        ),
+    ],
+)
+async def test_executions_post_rejects_non_standard_or_deep_json(
+    dagstudio_api: Any, body: str, fragment: str
+) -> None:
+    status, answer, _ = await dagstudio_api("POST", "executions", body)
+
+    assert status == 400, answer
+    assert fragment in answer["message"]
+
+
+async def test_events_last_seq_is_the_executions_not_the_requested_one(
+    dagstudio_api: Any,
+) -> None:
+    _, body, _ = await dagstudio_api("POST", "executions", {"workflow": SMALL})
+    final = await wait_finished(dagstudio_api, body["id"])
+
+    _, page, _ = await dagstudio_api(
+        "GET", f"executions/{body['id']}/events", since=99999
+    )
+
+    assert page == {"events": [], "last_seq": final["last_seq"]}

@@ -635,6 +635,8 @@ async def test_live_sends_pings_at_the_configured_interval(
         '{"type": "subscribe", "execution_id": 7}',
         '{"type": "subscribe", "execution_id": "a/b"}',
         '{"type": "subscribe", "execution_id": "x", "since": -1}',
+        '{"type": "subscribe", "execution_id": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"type": "subscribe", "execution_id": "x", "since": NaN}',
     ],
 )
 async def test_live_answers_bad_request_and_stays_open_when_message_is_bad(

@@ -14,7 +14,7 @@ from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default, vali
 from ..errors import StoreError
 from ..store import DagStore, DuckDBStore
 from .auth import TokenAuthority, load_or_create_secret
-from .handlers import ROUTES
+from .handlers import ROUTES, UnknownRouteHandler
 from .manager import ExecutionManager
 from .recovery import recover_executions
 from .ws import LiveHandler
@@ -170,6 +170,8 @@ class DagStudioApp(ExtensionApp):
         """Register the REST routes and the live channel under the base URL."""
         self.handlers.extend((f"{API}/{route}", handler) for route, handler in ROUTES)
         self.handlers.append((f"{API}/live", LiveHandler))
+        # Last: what no route above matches answers a JSON 404.
+        self.handlers.append((f"{API}(?:/.*)?", UnknownRouteHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.manager.start()

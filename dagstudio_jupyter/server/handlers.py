@@ -12,6 +12,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .._json import JSONInputError, loads_strict
 from .._state import EXECUTION_STATUSES
 from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
 from .manager import BadRequestError, ExecutionManager, StoreUnavailableError
@@ -47,8 +48,8 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):
         if len(self.request.body) > limit:
             raise web.HTTPError(413, f"request body is over {limit} bytes")
         try:
-            body = json.loads(self.request.body or b"{}")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            body = loads_strict(self.request.body or b"{}")
+        except JSONInputError as exc:
             raise BadRequestError(f"request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise BadRequestError("request body must be a JSON object")
@@ -183,7 +184,12 @@ class EventsHandler(DagHandler):
         events = await self.manager.events(
             execution_id, self.user_name, since=since, limit=limit
         )
-        last_seq = events[-1]["seq"] if events else since
+        if events:
+            last_seq = events[-1]["seq"]
+        else:
+            # The execution's own last seq, never the client's `since` echoed.
+            execution = await self.manager.get(execution_id, self.user_name)
+            last_seq = execution["last_seq"]
         self.finish({"events": events, "last_seq": last_seq})
 
 
@@ -216,12 +222,25 @@ class TokenHandler(DagHandler):
     @authorized
     async def post(self) -> None:
         self.set_header("Cache-Control", "no-store")
+        self.manager.check_available()
         try:
             token = self.settings["dagstudio_tokens"].issue(self.user_name)
         except RuntimeError as exc:
             # Only HS256 tokens are minted here; RS256/ES256 ones come from elsewhere.
             raise web.HTTPError(501, str(exc)) from exc
         self.finish(token)
+
+
+class UnknownRouteHandler(DagHandler):
+    """Anything else under `dagstudio/api/`: a JSON 404, not Jupyter's HTML page."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        raise web.HTTPError(
+            404, f"no such route: {self.request.method} {self.request.path}"
+        )
+
+    post = put = patch = delete = get
 
 
 class OpenAPIHandler(DagHandler):

@@ -109,6 +109,10 @@ class ExecutionManager:
         """An execution by id, whoever owns it (for the server's own use)."""
         return await self._call(self._store().get_execution, execution_id)
 
+    def check_available(self) -> None:
+        """Raise StoreUnavailableError when the store cannot serve requests."""
+        self._store()
+
     def _store(self) -> DagStore:
         if self.store is None:
             raise StoreUnavailableError(self.store_error or "the store is not open")

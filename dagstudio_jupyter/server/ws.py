@@ -39,6 +39,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import ioloop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from .._json import JSONInputError, loads_strict
 from ..errors import NotFoundError
 from .auth import TokenError
 from .manager import StoreUnavailableError
@@ -390,8 +391,8 @@ def _has_credential(arguments: dict[str, list[bytes]]) -> bool:
 def _parse(message: str | bytes) -> dict[str, Any] | None:
     """A client frame as a JSON object with a string `type`, else None."""
     try:
-        request = json.loads(message)
-    except (ValueError, TypeError):
+        request = loads_strict(message)
+    except (JSONInputError, TypeError):
         return None
     if not isinstance(request, dict) or not isinstance(request.get("type"), str):
         return None
