@@ -42,6 +42,7 @@ from dagstudio_jupyter.errors import (
 from dagstudio_jupyter.workflow import Workflow
 
 from ._lab import free_port, isolated_env
+from ._server import record_log, record_secret
 
 FORMAT = "dagstudio.workflow/1"
 BASE_URL = "/user/tester/"
@@ -95,6 +96,8 @@ def running_server(home: Path) -> Iterator[JupyterServer]:
     for name in CLIENT_ENVS[:2] + CLIENT_ENVS[3:]:
         env.pop(name, None)
     env["JWT_SECRET_KEY"] = secrets.token_urlsafe(48)
+    record_secret(token, "Jupyter token")
+    record_secret(env["JWT_SECRET_KEY"], "JWT secret")
     root = home / "root"
     root.mkdir()
     config = {
@@ -119,6 +122,7 @@ def running_server(home: Path) -> Iterator[JupyterServer]:
     if os.geteuid() == 0:
         command.append("--allow-root")
     log_path = home / "server.log"
+    record_log(log_path)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT
