@@ -537,11 +537,11 @@ def test_failed_server_run_raises_a_toast_naming_the_phase(
         "wf = Workflow('fails')\n"
         "wf.add('prepare', command='sleep 1')\n"
         "wf.add('check', command='echo broken input; exit 3', after=['prepare'],"
-        " label='Check the input')\n"
+        " label='Check the input', retries=1)\n"
         "wf.add('publish', command='true', after=['check'])\n"
         "view = wf.show()\n"
         "view",
-        "run = wf.submit(Client.from_environment(), widget=view)",
+        "run = wf.submit(Client.from_environment(), widget=view, retry_backoff_s=0.2)",
     ]
     write_notebook(lab.root_dir / "fails.ipynb", cells)
 
@@ -552,6 +552,8 @@ def test_failed_server_run_raises_a_toast_naming_the_phase(
     text = toast.first.inner_text()
     assert "Check the input" in text
     assert "status 3" in text
+    warning = page.locator(".dagstudio-toasts .dagstudio-toast[data-level='warning']")
+    assert "'check' failed on attempt 1" in warning.first.inner_text()
     assert widget.get_attribute("data-execution-status") == "failed"
     assert current(
         page,

@@ -13,6 +13,7 @@ import {
   normalizeBaseUrl,
   parseFrame,
   resolveBaseUrl,
+  retryNotices,
   stateFromExecution,
   stateFromTraits,
   xsrfToken,
@@ -386,4 +387,44 @@ describe("live channel helpers", () => {
     assert.equal(xsrfToken("a=1; _xsrf=2|ab=|cd; b=3"), "2|ab=|cd");
     assert.equal(xsrfToken("a=1"), null);
   });
+});
+
+test("retry notices name the phase and attempt of newly applied retries only", () => {
+  const events = [
+    {
+      seq: 4,
+      execution_id: "e",
+      phase_id: "fetch",
+      status: "running",
+      attempt: 1,
+    },
+    {
+      seq: 5,
+      execution_id: "e",
+      phase_id: "fetch",
+      status: "queued",
+      attempt: 1,
+      error: "ConnectionError: reset",
+      reason: "retry",
+      retry_in_s: 0.5,
+    },
+    {
+      seq: 6,
+      execution_id: "e",
+      phase_id: "x",
+      status: "queued",
+      reason: "retry",
+      attempt: 2,
+    },
+  ];
+
+  const notices = retryNotices(events, 4, 5);
+
+  assert.deepEqual(notices, [
+    {
+      level: "warning",
+      text: "Phase 'fetch' failed on attempt 1 (ConnectionError: reset); retrying in 0.5 s",
+      id: "e:5",
+    },
+  ]);
 });

@@ -24,6 +24,8 @@
  * @property {string} status
  * @property {number} [attempt]
  * @property {string | null} [error]
+ * @property {string} [reason] e.g. "retry" on a phase waiting to run again
+ * @property {number} [retry_in_s] the delay before that retry
  */
 
 /**
@@ -402,4 +404,33 @@ export function xsrfToken(cookies) {
     if (name === "_xsrf") return rest.join("=");
   }
   return null;
+}
+
+/**
+ * The warning a person should see for each retry among newly applied events:
+ * a phase failed an attempt and will run again (the kernel says the same in
+ * kernel runs).
+ * @param {LiveEvent[]} events
+ * @param {number} appliedBefore the last seq applied before these events
+ * @param {number} appliedNow the last seq applied after them
+ * @returns {{ level: "warning", text: string, id: string }[]}
+ */
+export function retryNotices(events, appliedBefore, appliedNow) {
+  return events
+    .filter(
+      (event) =>
+        event.reason === "retry" &&
+        event.seq > appliedBefore &&
+        event.seq <= appliedNow,
+    )
+    .map((event) => ({
+      level: "warning",
+      text:
+        `Phase '${event.phase_id}' failed on attempt ${event.attempt}` +
+        ` (${event.error ?? "no reason given"}); retrying` +
+        (typeof event.retry_in_s === "number"
+          ? ` in ${event.retry_in_s} s`
+          : ""),
+      id: `${event.execution_id}:${event.seq}`,
+    }));
 }

@@ -17,8 +17,10 @@ import {
   applySnapshot,
   backoffDelay,
   resolveBaseUrl,
+  retryNotices,
   stateFromTraits,
 } from "./live-state.js";
+import { showToast } from "./toast.js";
 
 /** @typedef {import("./live-state.js").LiveState} LiveState */
 /** @typedef {import("./live-state.js").ExecutionDoc} ExecutionDoc */
@@ -183,10 +185,12 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     /** @type {ApplyResult} */
     let result;
     if (frame.type === "events") {
-      result = applyEvents(
-        follow.state,
-        Array.isArray(frame.events) ? frame.events : [],
-      );
+      const events = Array.isArray(frame.events) ? frame.events : [];
+      const before = follow.state.lastSeq;
+      result = applyEvents(follow.state, events);
+      for (const notice of retryNotices(events, before, result.state.lastSeq)) {
+        showToast(doc, notice);
+      }
     } else {
       result = applySnapshot(follow.state, frame.execution);
     }
