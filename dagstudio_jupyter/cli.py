@@ -195,6 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cancel.add_argument("id", metavar="ID", help="execution id, or a unique prefix")
     cancel.set_defaults(handler=cmd_cancel)
+
+    convert = commands.add_parser(
+        "convert",
+        allow_abbrev=False,
+        help="print a graph from another tool as a workflow document",
+        description="Read a dbt manifest, GitHub Actions workflow, Graphviz DOT "
+        "digraph, kedro-viz JSON, CWL workflow or networkx node-link JSON and print "
+        "it as a workflow JSON document of noop phases.",
+    )
+    convert.add_argument("file", metavar="FILE", help="graph file to convert")
+    convert.add_argument(
+        "--from",
+        dest="fmt",
+        choices=_graph_formats(),
+        metavar="FORMAT",
+        help="input format (default: detected): " + ", ".join(_graph_formats()),
+    )
+    convert.set_defaults(handler=cmd_convert)
     return parser
 
 
@@ -332,6 +350,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     client = _client(args)
     execution = client.cancel(_resolve_id(client, args.id))
     print(f"{execution['id']} {execution['status']}")
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """`dagstudio convert`: print another tool's graph as a workflow document."""
+    from .importers import load_graph
+
+    if not Path(args.file).is_file():
+        raise UsageError(f"cannot read graph file {args.file}: no such file")
+    workflow = load_graph(Path(args.file), args.fmt)
+    print(workflow.to_json(indent=2))
     return EXIT_OK
 
 
@@ -527,6 +556,12 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
     return value
+
+
+def _graph_formats() -> tuple[str, ...]:
+    from .importers import FORMATS
+
+    return FORMATS
 
 
 def _statuses() -> frozenset[str]:
