@@ -58,6 +58,15 @@ class _Builder:
         if group is not None:
             phase.setdefault("group", group)
 
+    def known_edge(self, source: str, target: str, what: str) -> None:
+        """Add an edge between two phases already seen; name a missing end."""
+        for end in (source, target):
+            if end not in self.phases:
+                raise InvalidWorkflowError(
+                    f"{what} {source!r} -> {target!r} names unknown node {end!r}"
+                )
+        self.edge(source, target)
+
     def edge(self, source: str, target: str) -> None:
         self.node(source)
         self.node(target)
@@ -174,13 +183,7 @@ def from_kedro_viz(data: Mapping[str, Any], id: str = "kedro") -> Workflow:
         source, target = str(edge["source"]), str(edge["target"])
         if source in hierarchy or target in hierarchy:
             continue
-        for end in (source, target):
-            if end not in builder.phases:
-                raise InvalidWorkflowError(
-                    f"kedro-viz edge {source!r} -> {target!r} names unknown "
-                    f"node {end!r}"
-                )
-        builder.edge(source, target)
+        builder.known_edge(source, target, "kedro-viz edge")
     return builder.build(id)
 
 
@@ -282,13 +285,7 @@ def from_node_link(data: Mapping[str, Any], id: str = "graph") -> Workflow:
     for link in _list(data.get(key), f"node-link {key!r}"):
         link = _mapping(link, f"a node-link {key[:-1]}")
         source, target = str(link["source"]), str(link["target"])
-        for end in (source, target):
-            if end not in builder.phases:
-                raise InvalidWorkflowError(
-                    f"node-link {key[:-1]} {source!r} -> {target!r} names unknown "
-                    f"node {end!r}"
-                )
-        builder.edge(source, target)
+        builder.known_edge(source, target, f"node-link {key[:-1]}")
     graph = data.get("graph")
     name = _text(graph.get("name")) if isinstance(graph, Mapping) else None
     return builder.build(id, name)

@@ -1,15 +1,19 @@
-"""Shared fixtures: a real JupyterLab and a real chromium, started once per session."""
+"""Shared fixtures: a real JupyterLab, and a page of chromium for sync browser tests.
+
+`dagstudio_page` needs a `dagstudio_browser` fixture from its module: Playwright's
+sync API must stop with the module (see tests/test_server_widget.py); async
+tests use `tests._lab.browser_page` instead.
+"""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab, only_loopback_sync, running_lab
+from ._lab import Lab, only_loopback_sync, running_lab
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
@@ -21,21 +25,6 @@ def dagstudio_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
     with running_lab(tmp_path_factory.mktemp("lab"), notebooks) as lab:
         yield lab
-
-
-@pytest.fixture(scope="session")
-def dagstudio_browser() -> Iterator[Any]:
-    """Debian's chromium driven by Playwright; no downloaded browser."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing; `make install` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
