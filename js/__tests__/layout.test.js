@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
+import { createLayoutClient } from "../widget/layout-client.js";
+import { answerLayoutRequest } from "../widget/layout-worker.js";
 import {
   LABEL_MAX_UNITS,
-  LONGEST_PATH_ABOVE,
-  chooseRanker,
   layoutWorkflow,
   truncateLabel,
 } from "../widget/layout.js";
@@ -215,11 +215,326 @@ describe("layoutWorkflow", () => {
   });
 });
 
-describe("chooseRanker", () => {
-  test("test_choose_ranker_switches_to_longest_path_for_big_graphs", () => {
-    assert.equal(chooseRanker(10), "network-simplex");
-    assert.equal(chooseRanker(LONGEST_PATH_ABOVE), "network-simplex");
-    assert.equal(chooseRanker(LONGEST_PATH_ABOVE + 1), "longest-path");
+describe("layoutWorkflow ranks and order", () => {
+  const quickstart = workflow([
+    phase("load"),
+    phase("split", ["load"]),
+    phase("scale", ["split"]),
+    ...["logreg", "forest", "svm"].flatMap((model) => [
+      phase(`train_${model}`, ["scale"]),
+      phase(`evaluate_${model}`, ["scale", `train_${model}`]),
+    ]),
+    phase("pick_best", ["evaluate_logreg", "evaluate_forest", "evaluate_svm"]),
+    phase("report", ["pick_best"]),
+  ]);
+
+  test("test_layout_ranks_are_columns_and_order_is_top_to_bottom", () => {
+    const layout = layoutWorkflow(quickstart);
+    /** @type {Map<number, LayoutNode[]>} */
+    const columns = new Map();
+    for (const node of layout.nodes) {
+      columns.set(node.rank, [...(columns.get(node.rank) ?? []), node]);
+    }
+
+    const byId = new Map(layout.nodes.map((n) => [n.id, n]));
+    assert.deepEqual(
+      ["load", "split", "scale", "pick_best", "report"].map(
+        (id) => byId.get(id)?.rank,
+      ),
+      [0, 1, 2, 5, 6],
+    );
+    for (const [rank, nodes] of columns) {
+      assert.ok(
+        nodes.every((n) => n.x === nodes[0].x),
+        `column ${rank}`,
+      );
+      const sorted = [...nodes].sort((a, b) => a.order - b.order);
+      assert.deepEqual(
+        sorted.map((n) => n.order),
+        nodes.map((_, i) => i),
+      );
+      for (let i = 1; i < sorted.length; i += 1) {
+        assert.ok(sorted[i - 1].y < sorted[i].y, `order ${i} is lower`);
+      }
+    }
+    const xs = [...columns.keys()].sort((a, b) => a - b);
+    for (let i = 1; i < xs.length; i += 1) {
+      const left = /** @type {LayoutNode[]} */ (columns.get(xs[i - 1]));
+      const right = /** @type {LayoutNode[]} */ (columns.get(xs[i]));
+      assert.ok(left[0].x + left[0].width < right[0].x);
+    }
+  });
+
+  test("test_layout_edges_leave_right_middle_and_enter_left_middle", () => {
+    const layout = layoutWorkflow(quickstart);
+    const byId = new Map(layout.nodes.map((n) => [n.id, n]));
+
+    for (const edge of layout.edges) {
+      const from = /** @type {LayoutNode} */ (byId.get(edge.from));
+      const to = /** @type {LayoutNode} */ (byId.get(edge.to));
+      const first = edge.points[0];
+      const last = edge.points[edge.points.length - 1];
+      assert.deepEqual(first, {
+        x: from.x + from.width,
+        y: from.y + from.height / 2,
+      });
+      assert.deepEqual(last, { x: to.x, y: to.y + to.height / 2 });
+    }
+  });
+
+  test("test_layout_long_edges_pass_between_boxes", () => {
+    const layout = layoutWorkflow(quickstart);
+    const train = layout.nodes.filter((n) => n.id.startsWith("train_"));
+
+    // scale → evaluate_* skip the training column: each runs level
+    // through it, clear of every training box.
+    for (const edge of layout.edges) {
+      if (edge.from !== "scale" || !edge.to.startsWith("evaluate_")) continue;
+      assert.equal(edge.points.length, 4);
+      const [, enter, leave] = edge.points;
+      assert.equal(enter.y, leave.y);
+      for (const box of train) {
+        assert.ok(
+          enter.y < box.y || enter.y > box.y + box.height,
+          `${edge.to} edge clears ${box.id}`,
+        );
+      }
+    }
+  });
+
+  test("test_layout_is_the_same_for_the_same_document", () => {
+    const first = layoutWorkflow(quickstart);
+    const again = layoutWorkflow(structuredClone(quickstart));
+
+    assert.deepEqual(again, first);
+  });
+
+  test("test_layout_draws_a_cycle_with_a_warning", () => {
+    const layout = layoutWorkflow(
+      workflow([
+        phase("a", ["c"]),
+        phase("b", ["a"]),
+        phase("c", ["b"]),
+        phase("d", ["c"]),
+      ]),
+    );
+    const byId = new Map(layout.nodes.map((n) => [n.id, n]));
+
+    assert.equal(layout.nodes.length, 4);
+    assert.equal(layout.edges.length, 4);
+    assert.equal(layout.warnings.length, 1);
+    assert.match(layout.warnings[0], /cycle/);
+    assertNoOverlap(layout);
+    assertInsideDrawing(layout);
+    const backwards = layout.edges.filter((edge) => {
+      const from = /** @type {LayoutNode} */ (byId.get(edge.from));
+      const to = /** @type {LayoutNode} */ (byId.get(edge.to));
+      return from.x > to.x;
+    });
+    assert.equal(backwards.length, 1, "one edge drawn right to left");
+    // Drawn in its true direction: from its source's left side to its
+    // target's right side, so the arrow head still lands on the target.
+    const [edge] = backwards;
+    const from = /** @type {LayoutNode} */ (byId.get(edge.from));
+    const to = /** @type {LayoutNode} */ (byId.get(edge.to));
+    assert.equal(edge.points[0].x, from.x);
+    assert.equal(edge.points[edge.points.length - 1].x, to.x + to.width);
+  });
+});
+
+/**
+ * A stand-in for a Worker that answers like layout-worker.js does, on a
+ * later task, so tests can drive the client without a browser.
+ */
+class FakeWorker {
+  constructor() {
+    /** @type {Map<string, ((event: any) => void)[]>} */
+    this.listeners = new Map();
+    this.terminated = false;
+    /** @type {unknown[]} */
+    this.sent = [];
+    /** Reverse the order of answers, to check each gets its own. */
+    this.reverse = false;
+    /** @type {any[]} */
+    this.queue = [];
+  }
+
+  /**
+   * @param {string} type
+   * @param {(event: any) => void} listener
+   */
+  addEventListener(type, listener) {
+    this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
+  }
+
+  /**
+   * @param {string} type
+   * @param {any} event
+   */
+  emit(type, event) {
+    for (const listener of this.listeners.get(type) ?? []) listener(event);
+  }
+
+  /** @param {any} message */
+  postMessage(message) {
+    this.sent.push(message);
+    this.queue.push(structuredClone(message));
+    setTimeout(() => {
+      const batch = this.reverse ? this.queue.reverse() : this.queue;
+      this.queue = [];
+      for (const request of batch) {
+        if (!this.terminated) {
+          this.emit("message", { data: answerLayoutRequest(request) });
+        }
+      }
+    }, 0);
+  }
+
+  terminate() {
+    this.terminated = true;
+  }
+}
+
+describe("createLayoutClient", () => {
+  const small = workflow([phase("a"), phase("b", ["a"])]);
+  const other = workflow([phase("x"), phase("y"), phase("z", ["x", "y"])]);
+
+  test("test_layout_client_falls_back_to_main_thread_under_node", async (t) => {
+    const warn = t.mock.method(console, "warn", () => {});
+    const client = createLayoutClient();
+
+    const layouts = await Promise.all([
+      client.layout(small),
+      client.layout(other),
+    ]);
+
+    assert.deepEqual(layouts[0], layoutWorkflow(small));
+    assert.deepEqual(layouts[1], layoutWorkflow(other));
+    assert.equal(warn.mock.callCount(), 1);
+    assert.match(String(warn.mock.calls[0].arguments[0]), /^\[dagstudio\]/);
+    client.dispose();
+  });
+
+  test("test_layout_client_answers_each_request_from_the_worker", async () => {
+    const fake = new FakeWorker();
+    fake.reverse = true;
+    const client = createLayoutClient({
+      workerSource: "/* worker */",
+      createWorker: () => fake,
+    });
+
+    const [a, b] = await Promise.all([
+      client.layout(small),
+      client.layout(other),
+    ]);
+
+    assert.equal(fake.sent.length, 2);
+    assert.deepEqual(
+      a.nodes.map((n) => n.id),
+      ["a", "b"],
+    );
+    assert.deepEqual(
+      b.nodes.map((n) => n.id),
+      ["x", "y", "z"],
+    );
+    client.dispose();
+    assert.ok(fake.terminated);
+  });
+
+  test("test_layout_client_lays_out_here_when_the_worker_fails", async (t) => {
+    const warn = t.mock.method(console, "warn", () => {});
+    const fake = new FakeWorker();
+    // A worker refused by a Content-Security-Policy never answers; it
+    // reports an error event instead.
+    fake.postMessage = () => {
+      setTimeout(() => fake.emit("error", { message: "refused" }), 0);
+    };
+    const client = createLayoutClient({
+      workerSource: "/* worker */",
+      createWorker: () => fake,
+    });
+
+    const layouts = await Promise.all([
+      client.layout(small),
+      client.layout(other),
+    ]);
+    const later = await client.layout(small);
+
+    assert.deepEqual(layouts[0], layoutWorkflow(small));
+    assert.deepEqual(layouts[1], layoutWorkflow(other));
+    assert.deepEqual(later, layoutWorkflow(small));
+    assert.ok(fake.terminated);
+    assert.equal(warn.mock.callCount(), 1);
+  });
+
+  test("test_layout_client_falls_back_when_the_worker_cannot_start", async (t) => {
+    const warn = t.mock.method(console, "warn", () => {});
+    const client = createLayoutClient({
+      workerSource: "/* worker */",
+      createWorker: () => {
+        throw new Error("blocked by policy");
+      },
+    });
+
+    const layout = await client.layout(small);
+
+    assert.deepEqual(layout, layoutWorkflow(small));
+    assert.match(String(warn.mock.calls[0].arguments[0]), /blocked by policy/);
+  });
+
+  test("test_layout_client_dispose_rejects_pending_layouts", async (t) => {
+    t.mock.method(console, "warn", () => {});
+    const client = createLayoutClient();
+    const pending = client.layout(small);
+
+    client.dispose();
+
+    await assert.rejects(pending, { name: "AbortError" });
+    await assert.rejects(client.layout(small), { name: "AbortError" });
+  });
+
+  test("test_layout_client_dispose_rejects_what_the_worker_owes", async () => {
+    const fake = new FakeWorker();
+    fake.postMessage = () => {};
+    const client = createLayoutClient({
+      workerSource: "/* worker */",
+      createWorker: () => fake,
+    });
+    const pending = client.layout(small);
+
+    client.dispose();
+
+    await assert.rejects(pending, { name: "AbortError" });
+    assert.ok(fake.terminated);
+  });
+
+  test("test_layout_worker_reports_a_failed_layout", () => {
+    const broken = /** @type {any} */ ({
+      get phases() {
+        throw new Error("unreadable document");
+      },
+    });
+
+    const reply = answerLayoutRequest({ id: 7, workflow: broken });
+
+    assert.deepEqual(reply, { id: 7, error: "Error: unreadable document" });
+  });
+
+  test("test_layout_client_rejects_when_the_worker_layout_fails", async () => {
+    const fake = new FakeWorker();
+    const client = createLayoutClient({
+      workerSource: "/* worker */",
+      createWorker: () => fake,
+    });
+    const broken = /** @type {any} */ ({ phases: [] });
+    fake.postMessage = (/** @type {any} */ message) => {
+      setTimeout(() => {
+        fake.emit("message", { data: { id: message.id, error: "boom" } });
+      }, 0);
+    };
+
+    await assert.rejects(client.layout(broken), /layout failed: boom/);
+    client.dispose();
   });
 });
 

@@ -1,18 +1,12 @@
 // @ts-check
 /**
- * Workflow document → positioned nodes and edges, left to right. Pure: no
- * DOM, so node tests and the JupyterLab sidebar can use it as it is.
+ * Workflow document → positioned nodes and edges, left to right (the
+ * drawing itself is layered.js). Pure: no DOM, so node tests, the layout
+ * worker and the JupyterLab sidebar can use it as it is.
  */
-import { Graph, layout as dagreLayout } from "@dagrejs/dagre";
+import { layeredLayout } from "./layered.js";
 
 /** @typedef {import("./state.js").Phase} Phase */
-/**
- * @typedef {import("@dagrejs/dagre").Graph<
- *   import("@dagrejs/dagre").GraphLabel,
- *   import("@dagrejs/dagre").NodeLabel,
- *   import("@dagrejs/dagre").EdgeLabel
- * >} DagreGraph
- */
 /** @typedef {import("./state.js").Workflow} Workflow */
 
 /**
@@ -27,6 +21,9 @@ import { Graph, layout as dagreLayout } from "@dagrejs/dagre";
  * @property {number} y top edge
  * @property {number} width
  * @property {number} height
+ * @property {number} rank column, from 0 at the left
+ * @property {number} order index among the phases of its column, from 0 at
+ *   the top
  */
 
 /**
@@ -49,8 +46,6 @@ import { Graph, layout as dagreLayout } from "@dagrejs/dagre";
 
 /**
  * @typedef {object} LayoutOptions
- * @property {"network-simplex" | "longest-path" | "tight-tree"} [ranker]
- *   force a ranker; by default it depends on the graph's size
  * @property {number} [maxLabelUnits] label width before the ellipsis
  */
 
@@ -58,22 +53,19 @@ export const NODE_WIDTH = 176;
 export const NODE_HEIGHT = 52;
 /** Roughly how many average Latin characters fit in a node's label line. */
 export const LABEL_MAX_UNITS = 22;
-/**
- * Above this many phases the network-simplex ranker is too slow (about 10 s
- * at 1,000 nodes); longest-path gives fewer tidy ranks but stays well under
- * a second.
- */
-export const LONGEST_PATH_ABOVE = 300;
 export const WORKFLOW_FORMAT = "dagstudio.workflow/1";
 
-const GRAPH_SPACING = Object.freeze({
-  rankdir: "LR",
-  nodesep: 24,
-  edgesep: 12,
-  ranksep: 36,
-  marginx: 16,
-  marginy: 16,
+const SPACING = Object.freeze({
+  nodeWidth: NODE_WIDTH,
+  nodeHeight: NODE_HEIGHT,
+  rankSep: 36,
+  nodeSep: 24,
+  edgeSep: 12,
+  margin: 16,
 });
+
+/** How many of the edges drawn backwards a cycle warning names. */
+const CYCLE_EDGES_NAMED = 3;
 
 /** Code point ranges drawn about twice as wide as a Latin letter. */
 const WIDE_RANGES = [
@@ -92,6 +84,10 @@ const WIDE_RANGES = [
   "\\u{20000}-\\u{3fffd}", // CJK extensions B and later
 ];
 const WIDE_CHARACTER = new RegExp(`[${WIDE_RANGES.join("")}]`, "u");
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+/** @type {Intl.Segmenter | null | undefined} made once: making one is slow */
+let segmenter;
 
 /**
  * Split text into what a reader sees as single characters.
@@ -99,13 +95,14 @@ const WIDE_CHARACTER = new RegExp(`[${WIDE_RANGES.join("")}]`, "u");
  * @returns {string[]}
  */
 function graphemes(text) {
-  if (typeof Intl !== "undefined" && "Segmenter" in Intl) {
-    const segmenter = new Intl.Segmenter(undefined, {
-      granularity: "grapheme",
-    });
-    return Array.from(segmenter.segment(text), (s) => s.segment);
+  if (segmenter === undefined) {
+    segmenter =
+      typeof Intl !== "undefined" && "Segmenter" in Intl
+        ? new Intl.Segmenter(undefined, { granularity: "grapheme" })
+        : null;
   }
-  return Array.from(text);
+  if (segmenter === null) return Array.from(text);
+  return Array.from(segmenter.segment(text), (s) => s.segment);
 }
 
 /**
@@ -126,7 +123,14 @@ function graphemeUnits(grapheme) {
  * @returns {string}
  */
 export function truncateLabel(text, maxUnits = LABEL_MAX_UNITS) {
-  const parts = graphemes(text.replace(/\s+/g, " ").trim());
+  const clean = text.replace(/\s+/g, " ").trim();
+  // Printable ASCII is one unit a character, one character a grapheme:
+  // no need to segment it (which costs microseconds a label).
+  if (PRINTABLE_ASCII.test(clean)) {
+    if (clean.length <= maxUnits) return clean;
+    return `${clean.slice(0, Math.max(0, maxUnits - 1)).trimEnd()}…`;
+  }
+  const parts = graphemes(clean);
   let units = 0;
   for (const part of parts) units += graphemeUnits(part);
   if (units <= maxUnits) return parts.join("");
@@ -139,15 +143,6 @@ export function truncateLabel(text, maxUnits = LABEL_MAX_UNITS) {
     units += next;
   }
   return `${kept.trimEnd()}…`;
-}
-
-/**
- * Pick the ranker for a graph of `count` nodes.
- * @param {number} count
- * @returns {"network-simplex" | "longest-path"}
- */
-export function chooseRanker(count) {
-  return count > LONGEST_PATH_ABOVE ? "longest-path" : "network-simplex";
 }
 
 /**
@@ -223,22 +218,21 @@ export function layoutWorkflow(workflow, options = {}) {
   if (phases.length === 0) {
     return { nodes: [], edges: [], width: 0, height: 0, warnings };
   }
-  /** @type {DagreGraph} */
-  const graph = new Graph();
-  graph.setGraph({
-    ...GRAPH_SPACING,
-    ranker: options.ranker ?? chooseRanker(phases.length),
-  });
-  graph.setDefaultEdgeLabel(() => ({}));
-  for (const phase of phases) {
-    graph.setNode(phase.id, { width: NODE_WIDTH, height: NODE_HEIGHT });
+  const index = new Map(phases.map((p, i) => [p.id, i]));
+  const placed = layeredLayout(
+    phases.length,
+    dependencies.map(({ from, to }) => [
+      /** @type {number} */ (index.get(from)),
+      /** @type {number} */ (index.get(to)),
+    ]),
+    SPACING,
+  );
+  if (placed.reversed.length > 0) {
+    warnings.push(cycleWarning(placed.reversed.map((e) => dependencies[e])));
   }
-  for (const edge of dependencies) graph.setEdge(edge.from, edge.to);
-  dagreLayout(graph);
 
   const maxUnits = options.maxLabelUnits ?? LABEL_MAX_UNITS;
-  const nodes = phases.map((phase) => {
-    const box = graph.node(phase.id);
+  const nodes = phases.map((phase, i) => {
     const label =
       typeof phase.label === "string" && phase.label !== ""
         ? phase.label
@@ -251,26 +245,46 @@ export function layoutWorkflow(workflow, options = {}) {
       truncated: text !== label.replace(/\s+/g, " ").trim(),
       kind: typeof phase.kind === "string" ? phase.kind : "",
       phase,
-      x: (box.x ?? 0) - NODE_WIDTH / 2,
-      y: (box.y ?? 0) - NODE_HEIGHT / 2,
+      x: placed.x[i],
+      y: placed.y[i],
       width: NODE_WIDTH,
       height: NODE_HEIGHT,
+      rank: placed.rank[i],
+      order: placed.order[i],
     };
   });
-  const edges = dependencies.map(({ from, to }) => ({
+  const edges = dependencies.map(({ from, to }, e) => ({
     from,
     to,
-    points: (graph.edge(from, to)?.points ?? []).map((p) => ({
-      x: p.x,
-      y: p.y,
-    })),
+    points: placed.points[e],
   }));
-  const size = graph.graph();
   return {
     nodes,
     edges,
-    width: size.width ?? 0,
-    height: size.height ?? 0,
+    width: placed.width,
+    height: placed.height,
     warnings,
   };
+}
+
+/**
+ * Say that the phases form a cycle and which dependencies are drawn
+ * backwards (right to left) to lay it out.
+ * @param {{ from: string, to: string }[]} backwards
+ * @returns {string}
+ */
+function cycleWarning(backwards) {
+  const named = backwards
+    .slice(0, CYCLE_EDGES_NAMED)
+    .map(({ from, to }) => `${JSON.stringify(from)} → ${JSON.stringify(to)}`)
+    .join(", ");
+  const more =
+    backwards.length > CYCLE_EDGES_NAMED
+      ? ` and ${backwards.length - CYCLE_EDGES_NAMED} more`
+      : "";
+  const count = backwards.length === 1 ? "dependency" : "dependencies";
+  return (
+    `phases form a cycle; ${backwards.length} ${count} drawn right to ` +
+    `left: ${named}${more}`
+  );
 }
