@@ -3,19 +3,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { edgePath, nodeStatusLine, nodeTooltip } from "../widget/render.js";
+import { layoutNode } from "./helpers/layout-node.js";
 
-const node = {
-  id: "train",
+const node = layoutNode("train", {
   label: "Train the model",
-  text: "Train the model",
-  truncated: false,
   kind: "python",
-  phase: { id: "train", kind: "python" },
-  x: 0,
-  y: 0,
   width: 200,
-  height: 52,
-};
+});
 
 describe("render helpers", () => {
   test("test_node_status_line_shows_attempt_above_one", () => {
@@ -47,12 +41,13 @@ describe("render helpers", () => {
     assert.ok(d.startsWith("M0,0"));
     assert.ok(d.endsWith(" 100,0"));
     assert.equal(edgePath([]), "");
+    // Two points: one curve leaving and entering level, halfway across.
     assert.equal(
       edgePath([
         { x: 0, y: 0 },
-        { x: 5, y: 5 },
+        { x: 10, y: 5 },
       ]),
-      "M0,0L5,5",
+      "M0,0C5,0 5,5 10,5",
     );
   });
 });
