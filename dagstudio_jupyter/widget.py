@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
+import secrets
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from .kernel import Run
 
 STATIC = Path(__file__).parent / "static"
+MAX_VIEW_KEY = 200
 Event = dict[str, Any]
 
 
@@ -41,6 +45,19 @@ class DagWidget(anywidget.AnyWidget):
     #: `{"execution_id": ..., "base_url": ...}` while the browser follows a
     #: server execution; empty otherwise. Holds no credential.
     server = traitlets.Dict().tag(sync=True)
+    #: Names this widget within its notebook, so that the page can remember
+    #: the server execution it follows (in `localStorage`, under the notebook
+    #: and this key) and find it again after a refresh. Random unless given;
+    #: give a fixed one (`DagWidget(wf, view_key="etl")`) for a widget made
+    #: again after a kernel restart to pick up the run its forerunner showed.
+    view_key = traitlets.Unicode().tag(sync=True)
+    #: Identifies the notebook whose kernel made this widget: a digest of the
+    #: path Jupyter gives the kernel (`JPY_SESSION_NAME`), so saved widget
+    #: state does not spell out where the notebook lived. Empty outside a
+    #: Jupyter session; the page then uses its own location. Known
+    #: limitation: a notebook renamed or moved gets a new key, and what the
+    #: page remembered under the old one is no longer found.
+    notebook_key = traitlets.Unicode().tag(sync=True)
 
     def __init__(
         self,
@@ -55,7 +72,8 @@ class DagWidget(anywidget.AnyWidget):
                 f"({STATIC / 'widget.js'}); reinstall dagstudio-jupyter, or in a "
                 "checkout run `make build`"
             )
-        super().__init__(**kwargs)
+        # Set before the traits: a bad trait value (such as `view_key`) stops
+        # `__init__` there, and `close()` still runs from `__del__`.
         self.flush_interval_s = flush_interval_s
         self._lock = threading.Lock()
         self._state: ExecutionState | None = None
@@ -65,9 +83,28 @@ class DagWidget(anywidget.AnyWidget):
         self._timer: threading.Timer | None = None
         self._run: Run | None = None
         self._unsubscribe: Any = None
+        super().__init__(**kwargs)
         if workflow is not None:
             self.workflow = _document(workflow)
         self.on_msg(self._handle_message)
+
+    @traitlets.default("view_key")
+    def _default_view_key(self) -> str:
+        return secrets.token_hex(8)
+
+    @traitlets.default("notebook_key")
+    def _default_notebook_key(self) -> str:
+        return _notebook_digest(os.environ.get("JPY_SESSION_NAME"))
+
+    @traitlets.validate("view_key")
+    def _check_view_key(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if not value or len(value) > MAX_VIEW_KEY:
+            raise traitlets.TraitError(
+                f"[dagstudio] view_key must be 1 to {MAX_VIEW_KEY} characters, "
+                f"got {proposal['value']!r}"
+            )
+        return value
 
     def follow(self, run: Run) -> None:
         """Show `run` live from now on; stop following any earlier run."""
@@ -201,6 +238,13 @@ class DagWidget(anywidget.AnyWidget):
         """Stop following and close the widget."""
         self._stop_following()
         super().close()
+
+
+def _notebook_digest(path: str | None) -> str:
+    """A short digest naming the notebook at `path`; empty when there is none."""
+    if not path:
+        return ""
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()[:16]
 
 
 def _document(workflow: Workflow | dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,15 @@
-"""Tests of DagWidget's Python side: following runs, coalescing, toasts, cancel."""
+"""Tests of DagWidget's Python side: following runs, coalescing, toasts, cancel,
+and the keys the page remembers a widget by."""
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from typing import Any
+
+import pytest
+import traitlets
 
 from dagstudio_jupyter import DagWidget, Workflow
 
@@ -98,3 +104,67 @@ def test_widget_follows_a_run_that_already_finished() -> None:
 
     assert widget.execution["status"] == "failed"
     assert widget.phases["b"]["status"] == "failed"
+
+
+def test_widget_view_key_is_random_per_widget_and_kept_in_its_state() -> None:
+    first, second = DagWidget(), DagWidget()
+
+    assert re.fullmatch(r"[0-9a-f]{16}", first.view_key)
+    assert first.view_key != second.view_key
+    assert first.get_state()["view_key"] == first.view_key
+
+
+def test_widget_view_key_can_be_given_but_not_blank() -> None:
+    assert DagWidget(view_key="etl").view_key == "etl"
+
+    with pytest.raises(traitlets.TraitError, match="view_key"):
+        DagWidget(view_key="   ")
+
+
+def test_widget_notebook_key_names_the_session_without_its_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ada/secret-client/report.ipynb")
+    here = DagWidget()
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ada/other.ipynb")
+    there = DagWidget()
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    nowhere = DagWidget()
+
+    state = json.dumps(here.get_state())
+    assert re.fullmatch(r"[0-9a-f]{16}", here.notebook_key)
+    assert here.notebook_key != there.notebook_key
+    assert "secret-client" not in state and "report.ipynb" not in state
+    assert nowhere.notebook_key == ""
+
+
+def test_widget_state_of_a_server_run_holds_no_credential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = "jupyter-token-s3cret"
+    monkeypatch.setenv("JUPYTER_TOKEN", token)
+    monkeypatch.setenv("DAGSTUDIO_TOKEN", token)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/srv/notebooks/run.ipynb")
+    wf = Workflow("w")
+    wf.add("a", command="true")
+    execution = {
+        "id": "ex-1",
+        "workflow": wf.to_dict(),
+        "status": "running",
+        "last_seq": 1,
+        "phases": [{"id": "a", "status": "running", "attempt": 1}],
+    }
+
+    class TokenClient:
+        url = f"http://127.0.0.1:8888/user/ada/?token={token}"
+
+        def get(self, execution_id: str) -> dict[str, Any]:
+            return execution
+
+    widget = DagWidget(wf)
+    widget.attach("ex-1", client=TokenClient())  # type: ignore[arg-type]
+
+    state = json.dumps(widget.get_state())
+    assert token not in state
+    assert widget.server == {"execution_id": "ex-1", "base_url": "/user/ada/"}
+    assert set(widget.server) == {"execution_id", "base_url"}

@@ -9,6 +9,7 @@ import {
   finishedRunMessage,
   formatElapsed,
   formatSummary,
+  interruptedRun,
   isExecutionLive,
   phaseAttempt,
   phaseStatus,
@@ -189,5 +190,87 @@ describe("finished run message", () => {
     );
 
     assert.equal(message?.text, "Workflow failed: runner crashed");
+  });
+});
+
+describe("kernel restart", () => {
+  const AT = "2026-01-01T00:05:00.000Z";
+
+  test("test_interrupted_run_marks_running_and_queued_phases", () => {
+    const phases = {
+      a: { status: "completed", attempt: 1, finished_at: "t1" },
+      b: { status: "running", attempt: 2, started_at: "t2" },
+      c: { status: "queued", attempt: 0 },
+      d: { status: "pending", attempt: 0 },
+      e: { status: "failed", attempt: 1, error: "boom" },
+    };
+
+    const result = interruptedRun(
+      { id: "ex1", status: "running", started_at: "t0", last_seq: 9 },
+      phases,
+      AT,
+    );
+
+    assert.ok(result);
+    assert.equal(result.execution.status, "interrupted");
+    assert.equal(result.execution.finished_at, AT);
+    assert.equal(result.execution.id, "ex1");
+    assert.equal(result.execution.last_seq, 9);
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(result.phases).map(([id, p]) => [id, p.status]),
+      ),
+      {
+        a: "completed",
+        b: "interrupted",
+        c: "interrupted",
+        d: "pending",
+        e: "failed",
+      },
+    );
+    assert.equal(result.phases.b.attempt, 2);
+    assert.equal(result.phases.b.finished_at, AT);
+    assert.equal(phases.b.status, "running", "the input is left alone");
+  });
+
+  test("test_interrupted_run_shows_as_interrupted_and_stops_the_clock", () => {
+    const result = interruptedRun(
+      { id: "ex1", status: "running", started_at: "2026-01-01T00:00:00Z" },
+      { b: { status: "running" } },
+      AT,
+    );
+
+    assert.ok(result);
+    assert.equal(executionStatus(result.execution), "interrupted");
+    assert.equal(phaseStatus(result.phases, "b"), "interrupted");
+    assert.equal(isExecutionLive(result.execution), false);
+    assert.equal(executionElapsed(result.execution, Date.now()), 300000);
+  });
+
+  test("test_interrupted_run_of_a_pending_run", () => {
+    const result = interruptedRun({ id: "ex1", status: "pending" }, {}, AT);
+
+    assert.equal(result?.execution.status, "interrupted");
+  });
+
+  test("test_interrupted_run_leaves_finished_or_absent_runs_alone", () => {
+    for (const status of ["completed", "failed", "cancelled", "interrupted"]) {
+      assert.equal(interruptedRun({ id: "ex1", status }, {}, AT), null, status);
+    }
+    assert.equal(interruptedRun({}, {}, AT), null);
+    assert.equal(interruptedRun(null, null, AT), null);
+  });
+
+  test("test_summary_counts_interrupted_phases", () => {
+    const summary = summarize(workflow, {
+      a: { status: "completed" },
+      b: { status: "interrupted" },
+    });
+
+    assert.equal(summary.counts.interrupted, 1);
+    assert.equal(
+      formatSummary(summary),
+      "1/6 completed · 0 running · 0 failed · 1 interrupted",
+    );
   });
 });

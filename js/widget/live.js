@@ -9,6 +9,14 @@
  * anywidget loads this module once per widget model (from a blob URL), so
  * the shared connections are kept on `globalThis` under a registered
  * symbol, not in a module variable.
+ *
+ * After a refresh the view finds its run again: the `server` trait (or,
+ * without one, the page's memory of this widget, see remember.js) names
+ * it; the first answer of the server replaces whatever the saved or
+ * kernel-side traits held, and one toast says what happened meanwhile.
+ *
+ * Kernel runs are pushed by the kernel; `watchKernelRestart` shows such a
+ * run as interrupted when its kernel restarts.
  */
 import { ApiError, pageConfigText, requestApi } from "./api.js";
 import { sharedConnection } from "./live-connection.js";
@@ -20,6 +28,14 @@ import {
   retryNotices,
   stateFromTraits,
 } from "./live-state.js";
+import {
+  isForgotten,
+  loadToast,
+  openMemory,
+  pageStorage,
+  rememberKey,
+} from "./remember.js";
+import { executionStatus, interruptedRun } from "./state.js";
 import { showToast } from "./toast.js";
 
 /** @typedef {import("./live-state.js").LiveState} LiveState */
@@ -29,6 +45,7 @@ import { showToast } from "./toast.js";
 /** @typedef {import("@anywidget/types").AnyModel<WidgetTraits>} Model */
 /** @typedef {import("./live-connection.js").ConnectionState} ConnectionState */
 /** @typedef {import("./live-connection.js").Subscriber} Subscriber */
+/** @typedef {import("./remember.js").RememberedRun} RememberedRun */
 
 /**
  * @typedef {object} ServerLink
@@ -41,6 +58,9 @@ import { showToast } from "./toast.js";
  * @property {() => void} sync start, switch or stop following as the
  *   `server` trait says
  * @property {() => boolean} active whether a server execution is followed
+ * @property {() => boolean} restoring whether the traits still show what
+ *   the view found at load (saved or kernel-side state) and the server's
+ *   first answer is awaited; a change it brings is no live change
  * @property {() => Promise<void>} cancel ask the server to cancel it
  */
 
@@ -50,6 +70,8 @@ const MAX_REFUSALS = 3;
 const REFETCH_PAUSE_MS = 300;
 /** Refetches in a row for one gap; the next gap starts over. */
 const MAX_ROUNDS = 10;
+/** The followers of this page that have the server's answer, by execution. */
+const WATCHERS_KEY = Symbol.for("dagstudio.watched-executions/1");
 
 /**
  * Read the `server` trait; null when no server execution is to be followed.
@@ -77,6 +99,15 @@ function readLink(value) {
  * @property {boolean} again
  * @property {boolean} failed
  * @property {number} fetchFailures
+ * @property {boolean} restoring the link was there when the view loaded
+ *   (or came from the page's memory): its first answer is a re-sync
+ * @property {boolean} fromMemory no `server` trait; the page's memory
+ *   named this execution
+ * @property {RememberedRun | null} remembered this widget's entry as the
+ *   view found it at load
+ * @property {boolean} synced the server's first answer is applied
+ * @property {boolean} framed a live frame was applied before it
+ * @property {string | null} noted the status last written to the memory
  */
 
 /**
@@ -96,10 +127,30 @@ function readLink(value) {
 export function createServerFollower({ model, doc, signal, onConnection }) {
   /** @type {Following | null} */
   let current = null;
+  let loaded = false;
+  /** @type {RememberedRun | null} */
+  let rememberedAtLoad = null;
+  const memory = openMemory(pageStorage());
+  const memoryKey = rememberKey(
+    model.get("notebook_key"),
+    model.get("view_key"),
+    doc.defaultView?.location?.pathname,
+  );
 
   function sync() {
     if (signal.aborted) return;
-    const link = readLink(model.get("server"));
+    let link = readLink(model.get("server"));
+    let fromMemory = false;
+    const atLoad = !loaded;
+    if (atLoad) {
+      loaded = true;
+      rememberedAtLoad = memoryKey === null ? null : memory.recall(memoryKey);
+      if (link === null && adoptable(rememberedAtLoad)) {
+        const entry = /** @type {RememberedRun} */ (rememberedAtLoad);
+        link = { executionId: entry.execution_id, baseUrl: entry.base_url };
+        fromMemory = true;
+      }
+    }
     if (
       link !== null &&
       current !== null &&
@@ -108,12 +159,36 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     ) {
       return;
     }
+    const dropped = current;
     stop();
-    if (link !== null) start(link);
+    // The kernel pointed the widget elsewhere (a kernel run, say): the page
+    // no longer has a run of this widget to find again.
+    if (link === null && dropped !== null) forget(dropped.id);
+    if (link !== null) start(link, atLoad, fromMemory);
   }
 
-  /** @param {ServerLink} link */
-  function start(link) {
+  /**
+   * Whether the remembered entry may stand in for a missing `server` trait:
+   * only while the traits show no other execution.
+   * @param {RememberedRun | null} entry
+   */
+  function adoptable(entry) {
+    if (entry === null || isForgotten(entry.status)) return false;
+    const shown = model.get("execution")?.id;
+    return !shown || shown === entry.execution_id;
+  }
+
+  /** @param {string} executionId */
+  function forget(executionId) {
+    if (memoryKey !== null) memory.forget(memoryKey, executionId);
+  }
+
+  /**
+   * @param {ServerLink} link
+   * @param {boolean} restoring
+   * @param {boolean} fromMemory
+   */
+  function start(link, restoring, fromMemory) {
     const base = resolveBaseUrl(pageConfigText(doc), link.baseUrl);
     /** @type {Following} */
     const follow = {
@@ -132,6 +207,15 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
       again: false,
       failed: false,
       fetchFailures: 0,
+      restoring,
+      fromMemory,
+      remembered:
+        rememberedAtLoad?.execution_id === link.executionId
+          ? rememberedAtLoad
+          : null,
+      synced: false,
+      framed: false,
+      noted: null,
     };
     current = follow;
     onConnection("connecting", "");
@@ -144,6 +228,9 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     const follow = current;
     current = null;
     if (follow === null) return;
+    const others = watchers(follow.id);
+    others.delete(follow);
+    if (others.size === 0) pageWatchers().delete(follow.id);
     follow.controller.abort();
     follow.release?.();
     follow.release = null;
@@ -182,6 +269,7 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
   function onFrame(follow, frame) {
     if (current !== follow) return;
     follow.refusals = 0;
+    follow.framed = true;
     /** @type {ApplyResult} */
     let result;
     if (frame.type === "events") {
@@ -254,6 +342,7 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
       if (follow.controller.signal.aborted) return false;
       const status = error instanceof ApiError ? error.status : 0;
       if (status === 404 || status === 403) {
+        forget(follow.id);
         fail(follow, `execution ${follow.id} is not found on this server`);
         return false;
       }
@@ -271,17 +360,118 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     if (execution?.workflow && typeof execution.workflow === "object") {
       model.set("workflow", execution.workflow);
     }
+    if (!follow.synced) {
+      firstAnswer(follow, execution);
+      return true;
+    }
     const result = applySnapshot(follow.state, execution);
     follow.state = result.state;
     if (result.changed) publish(follow);
     return true;
   }
 
-  /** @param {Following} follow */
-  function publish(follow) {
+  /**
+   * Take the server's first answer. Unless another view of the page
+   * already follows this run live, it wins over the state the traits held
+   * (saved in the notebook, or the kernel's copy, which never sees what
+   * the page learns), whatever their seq says. A view that had the link
+   * at load says in a toast what it found (see `loadToast`).
+   *
+   * Known limitation: a view first drawn after its widget was attached
+   * (`wf.submit(widget=view)` before `view` is displayed) counts as a
+   * load too, so a run that ends before that view's first answer gets no
+   * "Workflow completed" toast.
+   * @param {Following} follow
+   * @param {ExecutionDoc} execution
+   */
+  function firstAnswer(follow, execution) {
+    // Another view already shows this run live: this page never lost it.
+    const watchedHere = watchers(follow.id).size > 0;
+    // Live frames come first only when an earlier fetch failed; they are
+    // the server's word too, and a snapshot older than them is dropped.
+    const base = follow.framed
+      ? follow.state
+      : { ...stateFromTraits(follow.id, null, null), pending: [] };
+    const result = applySnapshot(base, execution);
+    follow.state = result.state;
+    publish(follow, !watchedHere);
+    follow.synced = true;
+    watchers(follow.id).add(follow);
+    if (follow.restoring && !watchedHere) {
+      const toast = loadToast(
+        follow.remembered,
+        follow.state.execution,
+        model.get("workflow"),
+        follow.state.phases,
+      );
+      if (toast !== null) showToast(doc, toast);
+    }
+    note(follow);
+  }
+
+  /**
+   * Show the follower's state in the traits (every view of the model).
+   * A trait state of the same execution with a higher seq (another view's
+   * follower got further) is kept, unless `force`.
+   * @param {Following} follow
+   * @param {boolean} [force]
+   */
+  function publish(follow, force = false) {
+    const shown = model.get("execution");
+    if (!force && shown?.id === follow.id) {
+      const seq = Number(shown.last_seq ?? 0);
+      if (seq > follow.state.lastSeq) return;
+    }
     // Phases first: the run-end toast reads them when `execution` changes.
     model.set("phases", follow.state.phases);
     model.set("execution", follow.state.execution);
+    if (follow.synced) note(follow);
+  }
+
+  /**
+   * Keep the page's memory of this widget in step with the run's status:
+   * written when it changes, dropped once the run is over.
+   * @param {Following} follow
+   */
+  function note(follow) {
+    if (memoryKey === null) return;
+    const status = executionStatus(follow.state.execution);
+    if (status === follow.noted) return;
+    follow.noted = status;
+    if (isForgotten(status)) {
+      forget(follow.id);
+      return;
+    }
+    memory.remember(memoryKey, {
+      execution_id: follow.id,
+      base_url: follow.traitBase ?? follow.base,
+      at: Date.now(),
+      status,
+    });
+  }
+
+  /**
+   * The traits changed from elsewhere: the kernel (a stale copy, or a new
+   * kernel run) or another view. A stale state of the followed execution
+   * is replaced by the follower's; a followed run that only the page's
+   * memory named stops when the kernel shows another execution.
+   */
+  function onTraits() {
+    const follow = current;
+    if (follow === null || !follow.synced) return;
+    const shown = model.get("execution");
+    if (shown?.id && shown.id !== follow.id) {
+      if (follow.fromMemory && readLink(model.get("server")) === null) {
+        stop();
+        forget(follow.id);
+      }
+      return;
+    }
+    if (Number(shown?.last_seq ?? 0) < follow.state.lastSeq) {
+      queueMicrotask(() => {
+        if (current === follow) publish(follow);
+      });
+    }
   }
 
   /**
@@ -311,9 +501,104 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     if (result.changed) publish(follow);
   }
 
-  signal.addEventListener("abort", stop, { once: true });
+  model.on("change:execution", onTraits);
+  signal.addEventListener(
+    "abort",
+    () => {
+      model.off("change:execution", onTraits);
+      stop();
+    },
+    { once: true },
+  );
 
-  return { sync, cancel, active: () => current !== null };
+  return {
+    sync,
+    cancel,
+    active: () => current !== null,
+    restoring: () => current !== null && current.restoring && !current.synced,
+  };
+}
+
+/**
+ * Show a kernel run as interrupted when its kernel restarts: the execution
+ * and its running or queued phases turn "interrupted", and a warning toast
+ * says why. Server runs (`isServerRun`) are left alone; they go on.
+ *
+ * The signal is ipywidgets' `comm_live_update` model event. JupyterLab's
+ * widget manager raises it (with `comm_live` false) when the kernel's
+ * status turns "restarting", a user's restart or the server restarting a
+ * dead kernel; the comms of the old kernel are gone then. A dropped and
+ * restored connection to a kernel that lives on does not raise it.
+ *
+ * Known limitation: a kernel shut down without a restart raises nothing
+ * a widget can see, so its run keeps showing its last state.
+ * @param {object} options
+ * @param {Model} options.model
+ * @param {Document} options.doc
+ * @param {AbortSignal} options.signal aborting it stops watching
+ * @param {() => boolean} options.isServerRun
+ */
+export function watchKernelRestart({ model, doc, signal, isServerRun }) {
+  /**
+   * anywidget hands Backbone the view as the listener's context; its model
+   * says whether the comm is live.
+   * @this {unknown}
+   */
+  function onCommLive() {
+    const view = /** @type {{ model?: { comm_live?: unknown } } | null} */ (
+      this
+    );
+    if (view?.model?.comm_live === true || isServerRun()) return;
+    if (readLink(model.get("server")) !== null) return;
+    const execution = model.get("execution");
+    const interrupted = interruptedRun(
+      execution,
+      model.get("phases"),
+      new Date().toISOString(),
+    );
+    if (interrupted === null) return;
+    model.set("phases", interrupted.phases);
+    model.set("execution", interrupted.execution);
+    showToast(doc, {
+      level: "warning",
+      text: "The kernel restarted; this run was interrupted",
+      id: `kernel-restart:${execution?.id ?? ""}`,
+    });
+  }
+  model.on("comm_live_update", onCommLive);
+  signal.addEventListener(
+    "abort",
+    () => model.off("comm_live_update", onCommLive),
+    { once: true },
+  );
+}
+
+/**
+ * The followers of this page, across widget models, that have the
+ * server's answer, by execution id. Kept on `globalThis` because each
+ * widget model loads its own copy of this module.
+ * @returns {Map<string, Set<object>>}
+ */
+function pageWatchers() {
+  const host = /** @type {Record<symbol, Map<string, Set<object>>>} */ (
+    /** @type {unknown} */ (globalThis)
+  );
+  host[WATCHERS_KEY] ??= new Map();
+  return host[WATCHERS_KEY];
+}
+
+/**
+ * @param {string} executionId
+ * @returns {Set<object>}
+ */
+function watchers(executionId) {
+  const all = pageWatchers();
+  let set = all.get(executionId);
+  if (!set) {
+    set = new Set();
+    all.set(executionId, set);
+  }
+  return set;
 }
 
 /**

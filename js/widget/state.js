@@ -51,6 +51,8 @@
  * @property {number} height
  * @property {ServerLink} [server] set for a server run: the browser follows
  *   that execution on the server itself
+ * @property {string} [view_key] names the widget within its notebook
+ * @property {string} [notebook_key] names the notebook whose kernel made it
  */
 
 /**
@@ -74,6 +76,9 @@ export const PHASE_STATUSES = Object.freeze([
   "skipped",
   "cancelled",
   "cached",
+  // Shown only: a phase that was running or queued when the kernel running
+  // it restarted. No event carries it.
+  "interrupted",
 ]);
 
 export const EXECUTION_STATUSES = Object.freeze([
@@ -176,6 +181,41 @@ export function isExecutionFinal(status) {
   return FINAL_EXECUTION_STATUSES.has(status);
 }
 
+/** Phase statuses of work under way, which a lost kernel cuts short. */
+const UNFINISHED_PHASE_STATUSES = new Set(["queued", "running"]);
+
+/**
+ * Return the state to show for a kernel run whose kernel restarted: the
+ * execution "interrupted" with its end time, and every running or queued
+ * phase "interrupted"; pending and finished phases keep theirs. Null when
+ * the run was not under way (nothing to change).
+ * @param {Execution | null | undefined} execution
+ * @param {Record<string, PhaseState> | null | undefined} phases
+ * @param {string} at ISO time of the restart
+ * @returns {{ execution: Execution, phases: Record<string, PhaseState> } | null}
+ */
+export function interruptedRun(execution, phases, at) {
+  const status = executionStatus(execution);
+  if (status !== "running" && status !== "pending") return null;
+  /** @type {Record<string, PhaseState>} */
+  const marked = {};
+  for (const [id, phase] of Object.entries(phases ?? {})) {
+    const unfinished = UNFINISHED_PHASE_STATUSES.has(phase?.status ?? "");
+    marked[id] = unfinished
+      ? { ...phase, status: "interrupted", finished_at: at }
+      : phase;
+  }
+  return {
+    execution: {
+      ...execution,
+      status: "interrupted",
+      finished_at: at,
+      error: "The kernel restarted; this run was interrupted",
+    },
+    phases: marked,
+  };
+}
+
 /**
  * Return the ids of a workflow's phases, skipping malformed entries.
  * @param {Workflow | null | undefined} workflow
@@ -219,7 +259,13 @@ export function formatSummary(summary) {
     `${counts.running} running`,
     `${counts.failed} failed`,
   ];
-  for (const status of ["cached", "queued", "skipped", "cancelled"]) {
+  for (const status of [
+    "cached",
+    "queued",
+    "skipped",
+    "cancelled",
+    "interrupted",
+  ]) {
     if (counts[status] > 0) parts.push(`${counts[status]} ${status}`);
   }
   return parts.join(" · ");
