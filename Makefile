@@ -11,7 +11,7 @@ ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 LAB_OFFLINE := --LabApp.extension_manager=readonly --LabApp.news_url=None \
 	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
-.PHONY: install system-deps build js-test demo test lint clean
+.PHONY: install system-deps build js-test demo test bench bench-quick lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +44,16 @@ demo: install build
 test: install js-test
 	$(PY) -m pytest
 
+# Render speed against a dagre + SVG peer in headless chromium.
+bench: install build
+	$(PY) benchmarks/render.py
+
+bench-quick: install build
+	$(PY) benchmarks/render.py --quick
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dagstudio_jupyter tests
-	$(VENV)/bin/ruff format --check dagstudio_jupyter tests
+	$(VENV)/bin/ruff check dagstudio_jupyter tests benchmarks
+	$(VENV)/bin/ruff format --check dagstudio_jupyter tests benchmarks
 
 clean:
 	rm -rf $(VENV) node_modules dagstudio_jupyter/static test-output

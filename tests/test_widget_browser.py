@@ -22,7 +22,9 @@ ALL_COMPLETED = """(total) => document.querySelectorAll(
 
 
 async def open_notebook(page: Any, lab: Lab, name: str) -> None:
-    await page.goto(lab.page_url(f"lab/tree/{name}"))
+    # `reset` drops the saved workspace, so notebooks that earlier tests
+    # opened in the session's JupyterLab do not open again beside this one.
+    await page.goto(lab.page_url(f"lab/tree/{name}") + "&reset")
     await page.wait_for_function(KERNEL_IDLE, timeout=60_000)
 
 

@@ -6,9 +6,7 @@
  */
 import { createDetailsPanel } from "./details.js";
 import { button, html, setAttr, setText } from "./dom.js";
-import { layoutWorkflow } from "./layout.js";
-import { createServerFollower } from "./live.js";
-import { createGraphView } from "./render.js";
+import { createServerFollower, watchKernelRestart } from "./live.js";
 import {
   executionElapsed,
   executionStatus,
@@ -22,6 +20,7 @@ import {
   summarize,
 } from "./state.js";
 import { parseToastMessage, showToast } from "./toast.js";
+import { createWorkflowView } from "./workflow-view.js";
 
 /** @typedef {import("./state.js").WidgetTraits} WidgetTraits */
 /** @typedef {import("./state.js").Execution} Execution */
@@ -98,35 +97,6 @@ function listen(model, name, callback, signal) {
 }
 
 /**
- * Lay out a workflow, logging what the layout had to skip. When the layout
- * fails, an empty layout whose `error` says why.
- * @param {Workflow} workflow
- * @returns {Layout}
- */
-function safeLayout(workflow) {
-  try {
-    const layout = layoutWorkflow(workflow);
-    for (const warning of layout.warnings) {
-      console.warn(`[dagstudio] workflow: ${warning}`);
-    }
-    return layout;
-  } catch (error) {
-    console.error("[dagstudio] could not lay out the workflow", error);
-    const count = (workflow.phases || []).length;
-    return {
-      nodes: [],
-      edges: [],
-      width: 0,
-      height: 0,
-      warnings: [],
-      // Known limitation: the in-page layout gives up on very deep graphs
-      // (long chains of a few thousand phases); say so instead of "empty".
-      error: `This workflow (${count} phases) could not be drawn: ${error}`,
-    };
-  }
-}
-
-/**
  * Build the toolbar: title, execution status, summary, zoom and cancel.
  * @param {Document} doc
  */
@@ -164,6 +134,7 @@ function createToolbar(doc) {
     zoomIn,
     fit,
     cancel,
+    actions,
   };
 }
 
@@ -187,10 +158,12 @@ function render({ model, el, signal: hostSignal }) {
     "data-lm-suppress-shortcuts": "true",
   });
   const bar = createToolbar(doc);
-  const graph = createGraphView(doc, {
+  const view = createWorkflowView(doc, {
     signal,
-    onActivate: (id, viaKeyboard) => openDetails(id, viaKeyboard),
+    onOpen: (node, viaKeyboard) => openDetails(node, viaKeyboard),
+    onLayout: () => reopenDetails(),
   });
+  const graph = view.graph;
   const details = createDetailsPanel(doc, {
     signal,
     onClose: (id) => {
@@ -198,7 +171,8 @@ function render({ model, el, signal: hostSignal }) {
       graph.focusNode(id);
     },
   });
-  root.append(bar.toolbar, graph.element, details.element);
+  bar.toolbar.insertBefore(view.tools, bar.actions);
+  root.append(bar.toolbar, view.element, details.element);
   el.replaceChildren(root);
   const server = createServerFollower({
     model,
@@ -206,9 +180,8 @@ function render({ model, el, signal: hostSignal }) {
     signal,
     onConnection: showConnection,
   });
+  watchKernelRestart({ model, doc, signal, isServerRun: server.active });
 
-  /** @type {Layout | null} */
-  let layout = null;
   let lastExecution = readTraits(model).execution;
   /** @type {Map<string, number>} when the kernel last sent each level */
   const kernelToastAt = new Map();
@@ -220,26 +193,30 @@ function render({ model, el, signal: hostSignal }) {
   const dirty = { workflow: true, state: true };
 
   /**
-   * @param {string} id
+   * @param {import("./layout.js").LayoutNode} node
    * @param {boolean} viaKeyboard
    */
-  function openDetails(id, viaKeyboard) {
-    const node = layout?.nodes.find((n) => n.id === id);
-    if (!node) return;
-    graph.select(id);
+  function openDetails(node, viaKeyboard) {
+    graph.select(node.id);
     details.show(node, readTraits(model).phases, viaKeyboard);
+  }
+
+  /** Keep the details panel on its phase across a new layout. */
+  function reopenDetails() {
+    const open = details.phaseId();
+    const node = open === null ? null : view.node(open);
+    if (node) {
+      details.show(node, readTraits(model).phases, false);
+      graph.select(node.id);
+    } else {
+      details.hide();
+    }
   }
 
   function applyWorkflow() {
     const { workflow, phases } = readTraits(model);
-    layout = safeLayout(workflow);
-    graph.setLayout(layout, phases);
     setText(bar.title, workflow.name || workflow.id || "Workflow");
-    const open = details.phaseId();
-    const node = layout?.nodes.find((n) => n.id === open);
-    if (node) details.show(node, phases, false);
-    else details.hide();
-    if (node) graph.select(node.id);
+    view.setWorkflow(workflow, phases);
   }
 
   function applyElapsed() {
@@ -256,8 +233,7 @@ function render({ model, el, signal: hostSignal }) {
     setAttr(bar.status, "data-status", status);
     setText(bar.status, `${statusIcon(status)} ${statusText(status)}`);
     setText(bar.counts, formatSummary(summarize(workflow, phases)));
-    graph.element.style.height = `${Math.max(MIN_HEIGHT, height)}px`;
-    graph.update(phases);
+    view.element.style.height = `${Math.max(MIN_HEIGHT, height)}px`;
     details.update(phases);
     const running = status === "running";
     bar.cancel.hidden = !running;
@@ -347,6 +323,9 @@ function render({ model, el, signal: hostSignal }) {
     const previous = lastExecution;
     const { execution } = readTraits(model);
     lastExecution = execution;
+    // The server's first answer after a load is no live change; live.js
+    // says in its own toast what happened meanwhile.
+    if (server.restoring()) return;
     const before = executionStatus(previous);
     const after = executionStatus(execution);
     const sameRun = Boolean(execution.id) && previous.id === execution.id;
@@ -380,7 +359,17 @@ function render({ model, el, signal: hostSignal }) {
   }
 
   listen(model, "change:workflow", () => schedule("workflow"), signal);
-  listen(model, "change:phases", () => schedule("state"), signal);
+  listen(
+    model,
+    "change:phases",
+    () => {
+      // The graph draws in its own next frame; going through this view's
+      // frame first would show every change one frame late.
+      view.update(readTraits(model).phases);
+      schedule("state");
+    },
+    signal,
+  );
   listen(model, "change:height", () => schedule("state"), signal);
   listen(
     model,
