@@ -347,8 +347,21 @@ export function createGraphView(doc, options) {
     viewPending = false;
     const initial = Math.max(INITIAL_MIN_SCALE, Math.min(1, currentFit()));
     setScale(initial, { x: 0, y: 0 });
-    viewport.scrollLeft = 0;
-    viewport.scrollTop = 0;
+    // Start at the first column's top node, not the drawing's corner: in a
+    // tall graph the first column is centred and the corner can be empty.
+    let first = null;
+    for (const node of layout.nodes) {
+      if (
+        first === null ||
+        node.x < first.x ||
+        (node.x === first.x && node.y < first.y)
+      ) {
+        first = node;
+      }
+    }
+    viewport.scrollLeft =
+      first === null ? 0 : Math.max(0, first.x * scale - 16);
+    viewport.scrollTop = first === null ? 0 : Math.max(0, first.y * scale - 16);
   }
 
   // ---- frames --------------------------------------------------------------

@@ -38,8 +38,6 @@ import { createSearchBox, findPhases } from "./search.js";
  * stays responsive while they are laid out.
  */
 const SYNC_LAYOUT_MAX = 200;
-/** Search results kept; the count shows how many of them there are. */
-const SEARCH_LIMIT = 500;
 const CLIENT_KEY = Symbol.for("dagstudio.layout-client/1");
 
 /**
@@ -121,7 +119,7 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
   let groupNames = new Map();
   let groupCount = 0;
   let request = 0;
-  /** @type {string | null} a phase to reveal once the next layout is drawn */
+  /** @type {{ id: string, focus: boolean } | null} to reveal after the next layout */
   let revealAfter = null;
   /** @type {{ id: string, label: string }[]} */
   let matches = [];
@@ -141,12 +139,22 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
     onSearch: (query) => {
       // Search every phase, not only the drawn nodes: a match inside a
       // collapsed group opens that group.
+      // An exact match comes first; then matches already drawn, so typing
+      // does not open groups while a drawn phase still matches.
       const index = { nodes: (workflow.phases ?? []).map(searchEntry) };
-      matches = findPhases(
+      const found = findPhases(
         /** @type {Layout} */ (/** @type {unknown} */ (index)),
         query,
-        SEARCH_LIMIT,
       );
+      const wanted = query.trim().toLowerCase();
+      const exact = (/** @type {{ id: string, label: string }} */ match) =>
+        match.id.toLowerCase() === wanted ||
+        match.label.toLowerCase() === wanted;
+      matches = [
+        ...found.filter(exact),
+        ...found.filter((match) => !exact(match) && !groupOf.has(match.id)),
+        ...found.filter((match) => !exact(match) && groupOf.has(match.id)),
+      ];
       return matches.length;
     },
     onPick: (index) => {
@@ -198,7 +206,8 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
     if (node.kind === "group" && name !== undefined) {
       // Opening a group node expands it and shows its first member.
       collapsed.delete(name);
-      revealAfter = members.get(id)?.[0] ?? null;
+      const first = members.get(id)?.[0];
+      revealAfter = first === undefined ? null : { id: first, focus: true };
       relayout();
       return;
     }
@@ -216,7 +225,7 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
     const name = group === undefined ? undefined : groupNames.get(group);
     if (name !== undefined) {
       collapsed.delete(name);
-      revealAfter = id;
+      revealAfter = { id, focus };
       relayout();
       return;
     }
@@ -284,8 +293,8 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
     onLayout(next);
     const target = revealAfter;
     revealAfter = null;
-    if (target !== null && nodes.has(target)) {
-      graph.reveal(target, { focus: true });
+    if (target !== null && nodes.has(target.id)) {
+      graph.reveal(target.id, { focus: target.focus });
     }
   }
 
