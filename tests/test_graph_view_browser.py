@@ -10,7 +10,6 @@ so no server runs and no request leaves the browser.
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from ._lab import CHROMIUM, CHROMIUM_ARGS, OUTPUT, only_loopback_sync
+from . import _sync_browser
+from ._lab import OUTPUT, only_loopback_sync
+
+# Playwright sync API fixtures for this module (see tests/_sync_browser.py).
+dagstudio_browser = _sync_browser.dagstudio_browser
+jp_asyncio_loop = _sync_browser.jp_asyncio_loop
+jp_server_cleanup = _sync_browser.jp_server_cleanup
 
 pytestmark = pytest.mark.browser
 
@@ -82,33 +87,6 @@ SHOWN = """() => {
       && box.bottom > view.top && box.top < view.bottom;
   }).map((node) => node.getAttribute('data-phase-id'));
 }"""
-
-
-@pytest.fixture(scope="module")
-def dagstudio_browser() -> Iterator[Any]:
-    """Debian's chromium for this module (see tests/test_server_widget.py)."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing; `make install` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    """Leave Playwright's running loop alone (overrides pytest-jupyter's)."""
-    return None
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    """No in-process ServerApp to clean up (overrides pytest-jupyter's)."""
-    return None
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import random
-import shutil
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +25,14 @@ import pytest
 from dagstudio_jupyter import Workflow
 from dagstudio_jupyter.importers import load_graph
 
-from ._lab import CHROMIUM, CHROMIUM_ARGS, OUTPUT, Lab, only_loopback_sync
+from . import _sync_browser
+from ._lab import OUTPUT, Lab, only_loopback_sync
 from .test_server_widget import KERNEL_IDLE, write_notebook
+
+# Playwright sync API fixtures for this module (see tests/_sync_browser.py).
+dagstudio_browser = _sync_browser.dagstudio_browser
+jp_asyncio_loop = _sync_browser.jp_asyncio_loop
+jp_server_cleanup = _sync_browser.jp_server_cleanup
 
 pytestmark = pytest.mark.browser
 
@@ -227,33 +232,6 @@ class Notebook:
 
 
 # -- fixtures -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dagstudio_browser() -> Iterator[Any]:
-    """Debian's chromium for this module (see tests/test_server_widget.py)."""
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing; `make install` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    """Leave Playwright's running loop alone (overrides pytest-jupyter's)."""
-    return None
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    """No in-process ServerApp to clean up (overrides pytest-jupyter's)."""
-    return None
 
 
 @contextmanager

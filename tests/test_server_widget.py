@@ -18,8 +18,14 @@ from nbclient import NotebookClient
 from dagstudio_jupyter import DagWidget, Workflow
 from dagstudio_jupyter.client import Client
 
-from ._lab import CHROMIUM, CHROMIUM_ARGS, Lab, running_lab
+from . import _sync_browser
+from ._lab import Lab, running_lab
 from .conftest import OUTPUT
+
+# Playwright sync API fixtures for this module (see tests/_sync_browser.py).
+dagstudio_browser = _sync_browser.dagstudio_browser
+jp_asyncio_loop = _sync_browser.jp_asyncio_loop
+jp_server_cleanup = _sync_browser.jp_server_cleanup
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PROBE = """
@@ -183,45 +189,6 @@ def test_attach_refuses_an_answer_without_a_workflow() -> None:
 
 
 # -- a real JupyterLab ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dagstudio_browser() -> Iterator[Any]:
-    """Debian's chromium for this module only (overrides the session's).
-
-    While Playwright's sync API runs, its event loop is the running loop of
-    this thread, and pytest-jupyter's autouse fixtures of every later test
-    would try to close it; stopping Playwright with the module spares them.
-    """
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing; `make install` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def jp_asyncio_loop() -> None:
-    """Leave this thread's event loop alone (overrides pytest-jupyter's).
-
-    The autouse fixtures of pytest-jupyter close the thread's loop after each
-    test and run a ServerApp clean-up on it. Once Playwright's sync API has
-    started, that loop is Playwright's own and still running: the close fails
-    and the clean-up coroutine is never awaited. No test here starts a server
-    in this process.
-    """
-    return None
-
-
-@pytest.fixture
-def jp_server_cleanup() -> None:
-    """No in-process ServerApp to clean up (overrides pytest-jupyter's)."""
-    return None
 
 
 @pytest.fixture(scope="module")
