@@ -6,6 +6,7 @@ import {
   anchoredScroll,
   createGridIndex,
   edgeBox,
+  firstNode,
   fitScale,
   minScaleFor,
   pickDomNodes,
@@ -183,3 +184,16 @@ describe("scale", () => {
 function emptyView() {
   return { x: 0, y: 0, width: 0, height: 0 };
 }
+
+describe("first view", () => {
+  test("test_first_node_is_the_top_of_the_leftmost_column", () => {
+    const nodes = [
+      { id: "b", x: 200, y: 0 },
+      { id: "c", x: 0, y: 900 },
+      { id: "a", x: 0, y: 400 },
+    ];
+
+    assert.equal(firstNode(nodes)?.id, "a");
+    assert.equal(firstNode([]), null);
+  });
+});

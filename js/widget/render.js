@@ -34,6 +34,7 @@ import {
   createGridIndex,
   DOM_NODE_CAP,
   edgeBox,
+  firstNode,
   fitScale,
   inflate,
   MAX_SCALE,
@@ -349,16 +350,7 @@ export function createGraphView(doc, options) {
     setScale(initial, { x: 0, y: 0 });
     // Start at the first column's top node, not the drawing's corner: in a
     // tall graph the first column is centred and the corner can be empty.
-    let first = null;
-    for (const node of layout.nodes) {
-      if (
-        first === null ||
-        node.x < first.x ||
-        (node.x === first.x && node.y < first.y)
-      ) {
-        first = node;
-      }
-    }
+    const first = firstNode(layout.nodes);
     viewport.scrollLeft =
       first === null ? 0 : Math.max(0, first.x * scale - 16);
     viewport.scrollTop = first === null ? 0 : Math.max(0, first.y * scale - 16);

@@ -302,3 +302,24 @@ export function anchoredScroll(scroll, anchor, offset, from, nextOffset, to) {
   const point = (scroll + anchor - offset) / from;
   return point * to + nextOffset - anchor;
 }
+
+/**
+ * Return the node a new view starts at: the top one of the leftmost column.
+ * @template {{ x: number, y: number }} T
+ * @param {readonly T[]} nodes
+ * @returns {T | null}
+ */
+export function firstNode(nodes) {
+  /** @type {T | null} */
+  let first = null;
+  for (const node of nodes) {
+    if (
+      first === null ||
+      node.x < first.x ||
+      (node.x === first.x && node.y < first.y)
+    ) {
+      first = node;
+    }
+  }
+  return first;
+}
