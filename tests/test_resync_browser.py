@@ -286,6 +286,45 @@ async def test_completed_run_reopened_in_a_new_page_says_it_completed(
         await shut_down_kernel(page)
 
 
+@pytest.mark.timeout(240)
+async def test_run_deleted_while_the_page_was_closed_is_shown_as_not_found(
+    dagstudio_lab: Lab,
+) -> None:
+    lab = dagstudio_lab
+    name = "resync_deleted.ipynb"
+    write_notebook(lab.root_dir / name, server_chain("deleted", steps=3, seconds=2))
+    client = Client(lab.url, lab.token)
+    async with browser_context(Path(name).stem) as context:
+        page = await context.new_page()
+        await open_and_run(page, lab, name)
+        await page.wait_for_function(NODE_STATUS, arg=["step0", "running"])
+        await save(page)
+        entry = await remembered_entry(page)
+        await page.close()
+        await asyncio.to_thread(client.cancel, entry["execution_id"])
+        await finished(client, entry["execution_id"])
+        await asyncio.to_thread(client.delete, entry["execution_id"])
+
+        page = await context.new_page()
+        await open_notebook(page, lab, name, reset=False)
+        toast = page.locator(f"{TOAST}[data-level='warning']")
+        await toast.first.wait_for(timeout=30_000)
+        await page.wait_for_function(EXECUTION_STATUS, arg="missing", timeout=30_000)
+
+        widget = page.locator(".jp-NotebookPanel:visible .dagstudio-widget").first
+        await shot(widget, "resync-deleted")
+        assert "no longer on the server" in await toast.first.inner_text()
+        statuses = await page.evaluate(NODE_STATUSES)
+        assert statuses and "running" not in statuses.values()
+        assert await widget.locator(".dagstudio-cancel").is_hidden()
+        assert (
+            "not found"
+            in await widget.locator(".dagstudio-execution-status").inner_text()
+        )
+        assert await page.evaluate(REMEMBERED) == {}
+        await shut_down_kernel(page)
+
+
 async def finished(client: Client, execution_id: str) -> dict[str, Any]:
     """Poll the server until the execution is over; return it."""
     deadline = time.monotonic() + 60

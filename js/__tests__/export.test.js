@@ -96,6 +96,19 @@ describe("SVG export", () => {
     assert.doesNotMatch(text, /var\(--/);
   });
 
+  test("test_svg_of_a_zoomed_out_view_opens_at_its_on_screen_size", () => {
+    const text = svgDocument({
+      layout,
+      rect: { x: 0, y: 0, width: 500, height: 100 },
+      stateOf,
+      labelOf: (n) => n.text,
+      palette: defaultPalette(),
+      scale: 0.1,
+    });
+
+    assert.match(text, /width="50" height="10" viewBox="0 0 500 100"/);
+  });
+
   test("test_svg_escapes_labels_and_titles", () => {
     const text = exportView();
 

@@ -11,6 +11,7 @@ import {
   formatSummary,
   interruptedRun,
   isExecutionLive,
+  missingRun,
   phaseAttempt,
   phaseStatus,
   statusIcon,
@@ -273,4 +274,28 @@ describe("kernel restart", () => {
       "1/6 completed · 0 running · 0 failed · 1 interrupted",
     );
   });
+});
+
+test("a run the server no longer knows stops looking as if it runs", () => {
+  const at = "2026-01-01T00:00:05Z";
+  const stopped = missingRun(
+    { id: "e1", status: "running", started_at: "2026-01-01T00:00:00Z" },
+    {
+      a: { status: "completed" },
+      b: { status: "running" },
+      c: { status: "queued" },
+    },
+    at,
+  );
+
+  assert.ok(stopped);
+  assert.equal(stopped.execution.status, "missing");
+  assert.equal(executionStatus(stopped.execution), "missing");
+  assert.equal(isExecutionLive(stopped.execution), false);
+  assert.equal(statusText("missing"), "not found");
+  assert.deepEqual(
+    Object.values(stopped.phases).map((p) => p.status),
+    ["completed", "interrupted", "interrupted"],
+  );
+  assert.equal(missingRun({ id: "e1", status: "completed" }, {}, at), null);
 });

@@ -31,6 +31,9 @@ import { edgeBox, intersects, READABLE_SCALE } from "./viewport.js";
  * @property {(node: LayoutNode) => string} labelOf the label as drawn
  * @property {Palette} palette concrete colours and font
  * @property {string} [title] the document's title
+ * @property {number} [scale] the document's size per layout unit (default
+ *   1); a zoomed-out view exported at 1 would open far larger than it
+ *   looked on screen
  */
 
 /**
@@ -91,10 +94,13 @@ export function svgDocument(spec) {
   const y = Math.floor(rect.y);
   const width = Math.max(1, Math.ceil(rect.x + rect.width) - x);
   const height = Math.max(1, Math.ceil(rect.y + rect.height) - y);
+  const scale = spec.scale !== undefined && spec.scale > 0 ? spec.scale : 1;
   const out = [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" ` +
-      `height="${height}" viewBox="${x} ${y} ${width} ${height}" ` +
+    `<svg xmlns="http://www.w3.org/2000/svg" ` +
+      `width="${Math.max(1, Math.ceil(width * scale))}" ` +
+      `height="${Math.max(1, Math.ceil(height * scale))}" ` +
+      `viewBox="${x} ${y} ${width} ${height}" ` +
       `font-family="${escapeXml(palette.font)}">`,
   ];
   if (spec.title) out.push(`<title>${escapeXml(spec.title)}</title>`);

@@ -35,7 +35,7 @@ import {
   pageStorage,
   rememberKey,
 } from "./remember.js";
-import { executionStatus, interruptedRun } from "./state.js";
+import { executionStatus, interruptedRun, missingRun } from "./state.js";
 import { showToast } from "./toast.js";
 
 /** @typedef {import("./live-state.js").LiveState} LiveState */
@@ -344,6 +344,7 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
       if (status === 404 || status === 403) {
         forget(follow.id);
         fail(follow, `execution ${follow.id} is not found on this server`);
+        showMissing(follow);
         return false;
       }
       // The live channel may still bring the state; try again later.
@@ -485,6 +486,28 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     follow.release = null;
     console.error(`[dagstudio] ${message}`);
     if (current === follow) onConnection("error", message);
+  }
+
+  /**
+   * The server does not know the run: stop showing it as running (its
+   * clock, its Cancel button) and say so once.
+   * @param {Following} follow
+   */
+  function showMissing(follow) {
+    if (current !== follow) return;
+    const stopped = missingRun(
+      model.get("execution"),
+      model.get("phases"),
+      new Date().toISOString(),
+    );
+    if (stopped === null) return;
+    model.set("phases", stopped.phases);
+    model.set("execution", stopped.execution);
+    showToast(doc, {
+      level: "warning",
+      text: "This workflow run is no longer on the server; it may have been deleted",
+      id: `missing:${follow.id}`,
+    });
   }
 
   async function cancel() {

@@ -613,6 +613,8 @@ export function createGraphView(doc, options) {
       labelOf,
       palette: exportPalette(),
       title: exportOptions.title ?? "Workflow graph",
+      // At most 1:1: a view zoomed out opens at the size it had on screen.
+      scale: Math.min(1, scale),
     });
   }
 

@@ -88,6 +88,9 @@ export const EXECUTION_STATUSES = Object.freeze([
   "failed",
   "cancelled",
   "interrupted",
+  // Shown only by the page: the server no longer knows the execution it
+  // followed (deleted, or another server). No event carries it.
+  "missing",
 ]);
 
 /** Execution statuses during which the elapsed time keeps ticking. */
@@ -107,6 +110,7 @@ const STATUS_ICONS = Object.freeze({
   cancelled: "⊘",
   cached: "↺",
   interrupted: "⚠",
+  missing: "?",
   none: "○",
 });
 
@@ -125,6 +129,7 @@ export function statusIcon(status) {
  * @returns {string}
  */
 export function statusText(status) {
+  if (status === "missing") return "not found";
   return status === "none" ? "not run" : status;
 }
 
@@ -195,8 +200,46 @@ const UNFINISHED_PHASE_STATUSES = new Set(["queued", "running"]);
  * @returns {{ execution: Execution, phases: Record<string, PhaseState> } | null}
  */
 export function interruptedRun(execution, phases, at) {
-  const status = executionStatus(execution);
-  if (status !== "running" && status !== "pending") return null;
+  return stoppedRun(
+    execution,
+    phases,
+    at,
+    "interrupted",
+    "The kernel restarted; this run was interrupted",
+  );
+}
+
+/**
+ * Return the state to show for a server run the server no longer knows
+ * (deleted while the page was away): the execution "missing", and running
+ * or queued phases "interrupted", so nothing looks as if it still runs.
+ * Null when the run was not under way.
+ * @param {Execution | null | undefined} execution
+ * @param {Record<string, PhaseState> | null | undefined} phases
+ * @param {string} at ISO time it was found missing
+ * @returns {{ execution: Execution, phases: Record<string, PhaseState> } | null}
+ */
+export function missingRun(execution, phases, at) {
+  return stoppedRun(
+    execution,
+    phases,
+    at,
+    "missing",
+    "This run is no longer on the server",
+  );
+}
+
+/**
+ * @param {Execution | null | undefined} execution
+ * @param {Record<string, PhaseState> | null | undefined} phases
+ * @param {string} at
+ * @param {string} status the execution's new status
+ * @param {string} error why
+ * @returns {{ execution: Execution, phases: Record<string, PhaseState> } | null}
+ */
+function stoppedRun(execution, phases, at, status, error) {
+  const before = executionStatus(execution);
+  if (before !== "running" && before !== "pending") return null;
   /** @type {Record<string, PhaseState>} */
   const marked = {};
   for (const [id, phase] of Object.entries(phases ?? {})) {
@@ -206,12 +249,7 @@ export function interruptedRun(execution, phases, at) {
       : phase;
   }
   return {
-    execution: {
-      ...execution,
-      status: "interrupted",
-      finished_at: at,
-      error: "The kernel restarted; this run was interrupted",
-    },
+    execution: { ...execution, status, finished_at: at, error },
     phases: marked,
   };
 }
