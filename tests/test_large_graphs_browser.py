@@ -619,13 +619,16 @@ def test_generated_arrow_keys_follow_edges_and_enter_opens_details(
     search = big.search()
     search.fill("Step 1234")
     search.focus()
-    # Tab leaves the toolbar for the graph, then its first node.
+    # Tab leaves the toolbar for the graph, which is one Tab stop; an arrow
+    # enters its nodes at the selected one (the search's match).
     for _ in range(12):
         big.page.keyboard.press("Tab")
-        if big.focused() is not None:
+        if "dagstudio-canvas" in big.page.evaluate(FOCUSED_CLASS).split():
             break
+    assert "dagstudio-canvas" in big.page.evaluate(FOCUSED_CLASS).split()
+    big.page.keyboard.press("ArrowDown")
     start = big.focused()
-    assert start is not None
+    assert start == phase_id(workflow, "Step 1234")
 
     big.page.keyboard.press("ArrowRight")
 
@@ -652,6 +655,10 @@ def test_generated_arrow_keys_follow_edges_and_enter_opens_details(
 
     assert details.is_hidden()
     assert big.focused() == back
+    # From a node, Tab leaves the graph in one step.
+    big.page.keyboard.press("Tab")
+    assert big.focused() is None
+    assert "dagstudio-canvas" not in big.page.evaluate(FOCUSED_CLASS).split()
 
 
 def test_generated_export_buttons_download_the_view_as_svg_and_png(

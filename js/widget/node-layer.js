@@ -56,7 +56,7 @@ import { statusIcon } from "./state.js";
  */
 function createParts(doc) {
   const group = svg(doc, "g", "dagstudio-node", {
-    tabindex: 0,
+    tabindex: -1,
     role: "button",
   });
   const title = svg(doc, "title");

@@ -29,7 +29,6 @@ import {
 } from "./paint.js";
 import { defaultPalette, resolvePalette } from "./palette.js";
 import {
-  ALL_DOM_NODES_MAX,
   anchoredScroll,
   createGridIndex,
   DOM_NODE_CAP,
@@ -540,18 +539,15 @@ export function createGraphView(doc, options) {
     if (failed) viewport.setAttribute("data-error", String(next.error));
     else viewport.removeAttribute("data-error");
     awaitingDraw = !failed;
-    // Zoomed out, a large graph has no DOM node to Tab to: the viewport
-    // itself takes focus then, and Home goes on from there.
-    // Known limitation: in a large graph Tab only visits the nodes that
-    // have a DOM element (those in and around the view); the arrow keys,
-    // Home and End reach every node.
-    if (next.nodes.length > ALL_DOM_NODES_MAX) {
-      viewport.setAttribute("tabindex", "0");
-      viewport.setAttribute("aria-label", "Workflow graph");
-    } else {
-      viewport.removeAttribute("tabindex");
-      viewport.removeAttribute("aria-label");
-    }
+    // The graph is one Tab stop (the viewport; nodes have tabindex -1), so
+    // Tab moves past a graph of any size in one step; the arrow keys, Home
+    // and End move among the nodes. A click on the background focuses the
+    // viewport too, so the zoom keys work without a node focused.
+    viewport.setAttribute("tabindex", "0");
+    viewport.setAttribute(
+      "aria-label",
+      "Workflow graph: arrow keys move between phases, Enter opens one",
+    );
   }
 
   /** @param {Record<string, PhaseState>} nextPhases */
@@ -699,6 +695,15 @@ export function createGraphView(doc, options) {
       event.preventDefault();
       const next = neighbours.next(id, direction);
       if (next !== null) focusNode(next);
+    } else if (id === null && direction && plain && event.target === viewport) {
+      // From the graph's one Tab stop, an arrow enters the nodes at the
+      // selected one, else the first.
+      event.preventDefault();
+      const to =
+        selected !== null && nodesById.has(selected)
+          ? selected
+          : neighbours.first();
+      if (to !== null) focusNode(to);
     } else if ((event.key === "Home" || event.key === "End") && plain) {
       event.preventDefault();
       const to = event.key === "Home" ? neighbours.first() : neighbours.last();

@@ -84,10 +84,26 @@ function failedLayout(workflow, error) {
 function withGroupCounts(workflow, members) {
   if (members.size === 0) return workflow;
   const phases = (workflow.phases ?? []).map((phase) => {
-    const ids = members.get(phase.id);
+    const ids = phase ? members.get(phase.id) : undefined;
     return ids ? { ...phase, count: ids.length } : phase;
   });
   return { ...workflow, phases };
+}
+
+/**
+ * The phases of a document that have an id; the trait can be set from
+ * Python without validation, so anything may be in the list.
+ * @param {Workflow} workflow
+ * @returns {Phase[]}
+ */
+function wellFormed(workflow) {
+  const phases = Array.isArray(workflow.phases) ? workflow.phases : [];
+  return phases.filter(
+    (phase) =>
+      typeof phase === "object" &&
+      phase !== null &&
+      typeof phase.id === "string",
+  );
 }
 
 /**
@@ -141,7 +157,7 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
       // collapsed group opens that group.
       // An exact match comes first; then matches already drawn, so typing
       // does not open groups while a drawn phase still matches.
-      const index = { nodes: (workflow.phases ?? []).map(searchEntry) };
+      const index = { nodes: wellFormed(workflow).map(searchEntry) };
       const found = findPhases(
         /** @type {Layout} */ (/** @type {unknown} */ (index)),
         query,
@@ -252,12 +268,14 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
     for (const [id, ids] of members) {
       for (const member of ids) groupOf.set(member, id);
     }
-    for (const phase of shown.workflow.phases ?? []) {
-      if (members.has(phase.id)) groupNames.set(phase.id, phase.label ?? "");
+    for (const phase of wellFormed(shown.workflow)) {
+      if (members.has(phase.id)) {
+        groupNames.set(phase.id, phase.label ?? "");
+      }
     }
     syncGroupsButton();
     const document = withGroupCounts(shown.workflow, members);
-    const count = (document.phases ?? []).length;
+    const count = wellFormed(document).length;
     const ticket = ++request;
     if (count <= SYNC_LAYOUT_MAX) {
       let next;
