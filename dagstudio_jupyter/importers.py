@@ -134,7 +134,9 @@ def from_dbt_manifest(data: Mapping[str, Any], id: str = "dbt") -> Workflow:
     metadata = data.get("metadata")
     name = None
     if isinstance(metadata, Mapping):
-        name = _text(metadata.get("project_name")) or _text(metadata.get("project_id"))
+        # Older manifests have only `project_id`, a hash nobody can read; the
+        # workflow is then named by its id (the file's name, from load_graph).
+        name = _text(metadata.get("project_name"))
     return builder.build(id, name)
 
 

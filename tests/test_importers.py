@@ -345,3 +345,10 @@ def test_convert_bad_input_exits_2(tmp_path: Path) -> None:
     assert done.stderr.startswith("dagstudio: error: ")
     assert "cycle" in done.stderr
     assert json.loads(done.stdout or "null") is None
+
+
+def test_dbt_manifest_without_a_project_name_is_named_after_its_file() -> None:
+    workflow = load_graph(DAGS / "dbt" / "shopify.manifest.json")
+
+    assert workflow.id == "shopify"
+    assert workflow.name == "shopify"
