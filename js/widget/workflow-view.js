@@ -245,6 +245,9 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
       relayout();
       return;
     }
+    // A layout still on its way (a group opened for an earlier match) must
+    // not move the view back to that match when it lands.
+    revealAfter = null;
     graph.reveal(id, { focus });
   }
 
