@@ -3,6 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dagstudio-installed
+LABEXT := $(VENV)/share/jupyter/labextensions/dagstudio-jupyter
 PORT ?= 8888
 # apt needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
@@ -20,6 +21,10 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml package.json package-lock.json
 	npm ci --no-audit --no-fund
 	$(PY) -m pip install --quiet -e ".[test]"
+	# The editable install copies the JupyterLab extension; a link to the
+	# build output instead lets `make build` update it in place (what
+	# `jupyter labextension develop` does, without its rebuild).
+	rm -rf $(LABEXT) && ln -s $(CURDIR)/dagstudio_jupyter/labextension $(LABEXT)
 	touch $@
 
 system-deps:
@@ -29,9 +34,10 @@ system-deps:
 
 install: $(STAMP) system-deps
 
-# The editable install bundles the front end once; this rebuilds it after edits.
+# The editable install bundles the front end once; this rebuilds it after edits
+# (the widget, and the JupyterLab extension with the venv's jupyter-builder).
 build: $(STAMP)
-	npm run build
+	PATH="$(abspath $(VENV))/bin:$$PATH" npm run build:all
 
 js-test: build
 	npm test

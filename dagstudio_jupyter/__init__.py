@@ -67,3 +67,8 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .server.app import DagStudioApp
 
     return [{"module": "dagstudio_jupyter.server.app", "app": DagStudioApp}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt JupyterLab extension lives (`labextension develop`)."""
+    return [{"src": "labextension", "dest": "dagstudio-jupyter"}]

@@ -1,0 +1,96 @@
+// @ts-check
+/**
+ * Pure helpers of the executions sidebar: what a row of the list says.
+ * Kept free of JupyterLab imports so node's test runner can load them.
+ * Icons and time formats are the notebook widget's, so both read alike.
+ */
+import {
+  formatElapsed,
+  formatTimestamp,
+  statusIcon,
+  statusText,
+} from "../widget/state.js";
+
+/**
+ * An execution as `GET executions` lists it.
+ * @typedef {object} ExecutionSummary
+ * @property {string} id
+ * @property {string} name
+ * @property {string} status
+ * @property {string} owner
+ * @property {string | null} [created_at]
+ * @property {string | null} [started_at]
+ * @property {string | null} [finished_at]
+ * @property {string | null} [error]
+ * @property {Record<string, number>} [progress] phase counts by status,
+ *   and `total`
+ */
+
+/**
+ * What one row of the list shows.
+ * @typedef {object} ExecutionRow
+ * @property {string} id
+ * @property {string} name
+ * @property {string} status
+ * @property {string} statusText the word shown for the status
+ * @property {string} icon a single character standing for the status
+ * @property {string} progress "done / total" phases, or "" without phases
+ * @property {string} owner
+ * @property {string} started local time, or "—" before the start
+ * @property {string} duration
+ */
+
+/** Phase statuses that count as done in the progress figure. */
+const DONE = ["completed", "failed", "cancelled", "skipped", "cached"];
+
+/** The example the empty list shows, to start a first workflow. */
+export const FIRST_RUN_EXAMPLE = [
+  "from dagstudio_jupyter import Workflow",
+  'wf = Workflow("hello"); wf.add("greet", kind="shell", command="echo hi")',
+  "wf.submit()  # runs on this Jupyter server, listed here",
+].join("\n");
+
+/**
+ * Return "done / total" phases, or "" when the entry has no counts.
+ * @param {Record<string, number> | undefined} progress
+ * @returns {string}
+ */
+export function progressText(progress) {
+  if (!progress || !progress.total) return "";
+  const done = DONE.reduce((sum, key) => sum + (progress[key] ?? 0), 0);
+  return `${done} / ${progress.total}`;
+}
+
+/**
+ * @param {string | null | undefined} text
+ * @returns {number | null} milliseconds since the epoch
+ */
+function parseTime(text) {
+  if (!text) return null;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/**
+ * Turn a list entry into what its row shows; `now` times running ones.
+ * @param {ExecutionSummary} execution
+ * @param {number} now milliseconds since the epoch
+ * @returns {ExecutionRow}
+ */
+export function toRow(execution, now) {
+  const started = parseTime(execution.started_at);
+  const finished = parseTime(execution.finished_at);
+  let duration = "";
+  if (started !== null) duration = formatElapsed((finished ?? now) - started);
+  return {
+    id: execution.id,
+    name: execution.name || execution.id,
+    status: execution.status,
+    statusText: statusText(execution.status),
+    icon: statusIcon(execution.status),
+    progress: progressText(execution.progress),
+    owner: execution.owner ?? "",
+    started: formatTimestamp(execution.started_at),
+    duration,
+  };
+}
