@@ -246,6 +246,18 @@ async def test_refresh_mid_run_restores_every_node_and_reconnects(
         await shut_down_kernel(page)
 
 
+async def leave_mid_run(context: Any, lab: Lab, name: str) -> dict[str, Any]:
+    """Run a notebook's server run, save, and close the page while its first
+    phase runs; return what the page remembered of the run."""
+    page = await context.new_page()
+    await open_and_run(page, lab, name)
+    await page.wait_for_function(NODE_STATUS, arg=["step0", "running"])
+    await save(page)
+    entry = await remembered_entry(page)
+    await page.close()
+    return entry
+
+
 @pytest.mark.timeout(240)
 async def test_completed_run_reopened_in_a_new_page_says_it_completed(
     dagstudio_lab: Lab,
@@ -255,12 +267,7 @@ async def test_completed_run_reopened_in_a_new_page_says_it_completed(
     write_notebook(lab.root_dir / name, server_chain("reopen", steps=3, seconds=1))
     client = Client(lab.url, lab.token)
     async with browser_context(Path(name).stem) as context:
-        page = await context.new_page()
-        await open_and_run(page, lab, name)
-        await page.wait_for_function(NODE_STATUS, arg=["step0", "running"])
-        await save(page)
-        entry = await remembered_entry(page)
-        await page.close()
+        entry = await leave_mid_run(context, lab, name)
 
         execution = await finished(client, entry["execution_id"])
         page = await context.new_page()
@@ -295,12 +302,7 @@ async def test_run_deleted_while_the_page_was_closed_is_shown_as_not_found(
     write_notebook(lab.root_dir / name, server_chain("deleted", steps=3, seconds=2))
     client = Client(lab.url, lab.token)
     async with browser_context(Path(name).stem) as context:
-        page = await context.new_page()
-        await open_and_run(page, lab, name)
-        await page.wait_for_function(NODE_STATUS, arg=["step0", "running"])
-        await save(page)
-        entry = await remembered_entry(page)
-        await page.close()
+        entry = await leave_mid_run(context, lab, name)
         await asyncio.to_thread(client.cancel, entry["execution_id"])
         await finished(client, entry["execution_id"])
         await asyncio.to_thread(client.delete, entry["execution_id"])
