@@ -61,11 +61,14 @@ def test_sidebar_lists_a_new_run_and_shows_it_completed(
         ],
     }
 
+    dagstudio_page.locator(f'{PANEL}[data-connection="live"]').wait_for(timeout=20_000)
+
     execution = Client(dagstudio_lab.url, dagstudio_lab.token).submit(workflow)
 
     selector = f'li[data-id="{execution["id"]}"]'
     row = panel.locator(selector)
-    row.wait_for(timeout=20_000)
+    # Within a moment: the live feed, not the 30 s safety poll, brings it.
+    row.wait_for(timeout=1_500)
     assert "Sidebar sleeps" in row.inner_text()
     panel.locator(f'{selector}[data-status="completed"]').wait_for(timeout=60_000)
     text = row.inner_text()

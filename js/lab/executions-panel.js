@@ -1,15 +1,18 @@
 // @ts-check
 /**
- * The left-sidebar panel listing the executions the user may see.
+ * The left-sidebar panel listing the executions the user may see. It
+ * fetches the list again when the page's one live socket reports an
+ * execution-level event (a run submitted, started, finished), so new runs
+ * and status changes show at once.
  *
- * Known limitation: the list is polled every 2 s. The page's shared live
- * socket (js/widget/live-connection.js) sends a `"*"` subscription, but it
- * routes frames only to subscribers of the frame's own execution id, so a
- * `"*"` subscriber never receives the overview feed; once it does, the
- * panel can refresh on live frames instead of on a timer.
+ * Known limitation: the overview feed carries no phase events, so the
+ * "done / total" counts of running executions are refreshed by polling
+ * (every 2 s while one runs; every 30 s otherwise, as a safety net).
  */
 import { Widget } from "@lumino/widgets";
-import { requestApi } from "../widget/api.js";
+import { pageConfigText, requestApi } from "../widget/api.js";
+import { OVERVIEW, sharedConnection } from "../widget/live-connection.js";
+import { resolveBaseUrl } from "../widget/live-state.js";
 import { FIRST_RUN_EXAMPLE, toRow } from "./format.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
@@ -19,8 +22,12 @@ import { FIRST_RUN_EXAMPLE, toRow } from "./format.js";
  * @property {string} baseUrl the page's base URL path, ending in "/"
  */
 
-/** How often the list is fetched again while the panel is shown. */
-const POLL_MS = 2000;
+/** How often the list is fetched again while an execution runs... */
+const POLL_RUNNING_MS = 2000;
+/** ...and otherwise, should a live event have been missed. */
+const POLL_IDLE_MS = 30000;
+/** Live events closer together than this cost one fetch. */
+const LIVE_DEBOUNCE_MS = 150;
 
 /**
  * Build an element with a class and text.
@@ -64,6 +71,11 @@ export class ExecutionsPanel extends Widget {
     /** @type {AbortController | null} */
     this._request = null;
     this._generation = 0;
+    this._running = false;
+    /** @type {(() => void) | null} */
+    this._release = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this._liveTimer = undefined;
   }
 
   /** Fetch the list now and render it; errors show in the panel. */
@@ -97,6 +109,7 @@ export class ExecutionsPanel extends Widget {
   onAfterShow(msg) {
     super.onAfterShow(msg);
     this._poll();
+    this._listen();
   }
 
   /** @param {import("@lumino/messaging").Message} msg */
@@ -119,13 +132,39 @@ export class ExecutionsPanel extends Widget {
     const tick = async () => {
       await this.refresh();
       if (generation === this._generation && this.isVisible) {
-        this._timer = setTimeout(tick, POLL_MS);
+        const delay = this._running ? POLL_RUNNING_MS : POLL_IDLE_MS;
+        this._timer = setTimeout(tick, delay);
       }
     };
     void tick();
   }
 
+  /** Follow the overview feed on the page's shared live socket. */
+  _listen() {
+    if (this._release !== null) return;
+    const doc = this.node.ownerDocument;
+    const base = resolveBaseUrl(pageConfigText(doc), this._base);
+    this._release = sharedConnection(doc, base).subscribe({
+      executionId: OVERVIEW,
+      since: () => 0,
+      onFrame: () => {
+        clearTimeout(this._liveTimer);
+        this._liveTimer = setTimeout(() => {
+          if (this.isVisible) void this.refresh();
+        }, LIVE_DEBOUNCE_MS);
+      },
+      // For styling and tests: "live" once the feed is subscribed.
+      onState: (state) => {
+        this.node.dataset.connection = state;
+      },
+      onRefused: () => {},
+    });
+  }
+
   _stop() {
+    this._release?.();
+    this._release = null;
+    clearTimeout(this._liveTimer);
     this._generation += 1;
     clearTimeout(this._timer);
     this._timer = undefined;
@@ -151,6 +190,10 @@ export class ExecutionsPanel extends Widget {
       );
     }
     const now = Date.now();
+    this._running = executions.some(
+      (execution) =>
+        execution.status === "running" || execution.status === "pending",
+    );
     this._list.replaceChildren(
       ...executions.map((execution) => {
         const row = toRow(execution, now);

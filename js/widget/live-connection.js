@@ -40,6 +40,8 @@ import {
 
 const REGISTRY_KEY = Symbol.for("dagstudio.live-connections/1");
 const SUBPROTOCOL = "dagstudio.v1";
+/** The subscription id of the overview feed: every execution, execution events only. */
+export const OVERVIEW = "*";
 /** A connection left without subscribers closes after this long. */
 const LINGER_MS = 1500;
 /** No frame (the server pings every 20 s) for this long: the socket is dead. */
@@ -326,7 +328,26 @@ class LiveConnection {
    */
   _route(id, frame) {
     if (typeof id !== "string") return;
-    for (const subscriber of this._subscribers.get(id) ?? []) {
+    this._deliver(this._subscribers.get(id), frame);
+    // The overview feed ("*", the executions sidebar) gets the execution
+    // level events of every execution. The server sends them once per
+    // socket: in the overview frames, or inside the full stream of an
+    // execution some widget on the page follows.
+    const overview = this._subscribers.get(OVERVIEW);
+    if (id === OVERVIEW || !overview || frame.type !== "events") return;
+    const events = (Array.isArray(frame.events) ? frame.events : []).filter(
+      (/** @type {Record<string, unknown>} */ event) =>
+        event?.phase_id === null || event?.phase_id === undefined,
+    );
+    if (events.length > 0) this._deliver(overview, { ...frame, events });
+  }
+
+  /**
+   * @param {Set<Subscriber> | undefined} subscribers
+   * @param {Record<string, any>} frame
+   */
+  _deliver(subscribers, frame) {
+    for (const subscriber of subscribers ?? []) {
       if (this._held.has(subscriber)) continue;
       try {
         subscriber.onFrame(frame);
