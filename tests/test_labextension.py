@@ -75,6 +75,17 @@ def test_sidebar_lists_a_new_run_and_shows_it_completed(
     assert "completed" in text
     assert "2 / 2 phases" in text
 
+    # The filters narrow the list without another request.
+    panel.locator(".dagstudio-executions-filter").fill("no such run")
+    assert row.count() == 0
+    assert "No execution matches" in panel.inner_text()
+    panel.locator(".dagstudio-executions-filter").fill("SIDEBAR sleeps")
+    assert row.count() == 1
+    panel.locator(".dagstudio-executions-status-filter").select_option("failed")
+    assert row.count() == 0
+    panel.locator(".dagstudio-executions-status-filter").select_option("completed")
+    assert row.count() == 1
+
 
 def test_sidebar_explains_how_to_start_when_there_are_no_executions(
     dagstudio_lab: Lab, dagstudio_page: Any

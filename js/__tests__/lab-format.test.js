@@ -2,7 +2,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { FIRST_RUN_EXAMPLE, progressText, toRow } from "../lab/format.js";
+import {
+  FIRST_RUN_EXAMPLE,
+  matchesFilter,
+  progressText,
+  toRow,
+} from "../lab/format.js";
 
 /** @param {Record<string, unknown>} fields */
 function summary(fields) {
@@ -87,4 +92,20 @@ describe("empty state", () => {
     assert.match(lines[0], /^from dagstudio_jupyter import /);
     assert.match(lines[2], /submit\(/);
   });
+});
+
+test("test_filter_matches_status_and_text_in_name_id_or_owner", () => {
+  const execution = {
+    id: "abc123",
+    name: "Nightly ETL",
+    status: "failed",
+    owner: "ana",
+  };
+
+  assert.equal(matchesFilter(execution, "", ""), true);
+  assert.equal(matchesFilter(execution, "etl", ""), true);
+  assert.equal(matchesFilter(execution, " ABC1 ", "failed"), true);
+  assert.equal(matchesFilter(execution, "ana", ""), true);
+  assert.equal(matchesFilter(execution, "", "completed"), false);
+  assert.equal(matchesFilter(execution, "weekly", ""), false);
 });

@@ -13,7 +13,12 @@ import { Widget } from "@lumino/widgets";
 import { pageConfigText, requestApi } from "../widget/api.js";
 import { OVERVIEW, sharedConnection } from "../widget/live-connection.js";
 import { resolveBaseUrl } from "../widget/live-state.js";
-import { FIRST_RUN_EXAMPLE, toRow } from "./format.js";
+import {
+  FILTER_STATUSES,
+  FIRST_RUN_EXAMPLE,
+  matchesFilter,
+  toRow,
+} from "./format.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
 
@@ -62,10 +67,34 @@ export class ExecutionsPanel extends Widget {
         "DAG Studio executions",
       ),
     );
+    const filters = element(doc, "div", "dagstudio-executions-filters");
+    this._text = /** @type {HTMLInputElement} */ (
+      element(doc, "input", "dagstudio-executions-filter")
+    );
+    this._text.type = "search";
+    this._text.placeholder = "Filter by name, id or owner";
+    this._text.setAttribute("aria-label", "Filter executions by text");
+    this._status = /** @type {HTMLSelectElement} */ (
+      element(doc, "select", "dagstudio-executions-status-filter")
+    );
+    this._status.setAttribute("aria-label", "Filter executions by status");
+    for (const value of ["", ...FILTER_STATUSES]) {
+      const option = /** @type {HTMLOptionElement} */ (
+        element(doc, "option", "", value === "" ? "All statuses" : value)
+      );
+      option.value = value;
+      this._status.append(option);
+    }
+    filters.append(this._text, this._status);
     this._message = element(doc, "div", "dagstudio-executions-message");
     this._list = element(doc, "ul", "dagstudio-executions-list");
     this._list.setAttribute("aria-label", "Executions");
-    this.node.append(this._message, this._list);
+    this.node.append(filters, this._message, this._list);
+    /** @type {ExecutionSummary[]} the last list fetched */
+    this._all = [];
+    const again = () => this._render(this._all);
+    this._text.addEventListener("input", again);
+    this._status.addEventListener("change", again);
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._timer = undefined;
     /** @type {AbortController | null} */
@@ -172,12 +201,26 @@ export class ExecutionsPanel extends Widget {
     this._request = null;
   }
 
-  /** @param {ExecutionSummary[]} executions */
-  _render(executions) {
+  /** @param {ExecutionSummary[]} all every execution fetched; the filters pick what shows */
+  _render(all) {
     const doc = this.node.ownerDocument;
+    this._all = all;
+    const executions = all.filter((execution) =>
+      matchesFilter(execution, this._text.value, this._status.value),
+    );
     this._message.replaceChildren();
     delete this._message.dataset.kind;
-    if (executions.length === 0) {
+    if (all.length > 0 && executions.length === 0) {
+      this._message.append(
+        element(
+          doc,
+          "p",
+          "dagstudio-executions-empty",
+          "No execution matches the filter.",
+        ),
+      );
+    }
+    if (all.length === 0) {
       this._message.append(
         element(
           doc,
@@ -190,7 +233,7 @@ export class ExecutionsPanel extends Widget {
       );
     }
     const now = Date.now();
-    this._running = executions.some(
+    this._running = all.some(
       (execution) =>
         execution.status === "running" || execution.status === "pending",
     );

@@ -94,3 +94,32 @@ export function toRow(execution, now) {
     duration,
   };
 }
+
+/** The statuses the panel's filter offers, besides "all". */
+export const FILTER_STATUSES = Object.freeze([
+  "running",
+  "pending",
+  "completed",
+  "failed",
+  "cancelled",
+  "interrupted",
+]);
+
+/**
+ * Whether an execution passes the panel's filters: `status` ("" for all)
+ * must equal its status, and `text` (case-insensitive) must appear in its
+ * name, id or owner.
+ * @param {ExecutionSummary} execution
+ * @param {string} text
+ * @param {string} status
+ * @returns {boolean}
+ */
+export function matchesFilter(execution, text, status) {
+  if (status !== "" && execution.status !== status) return false;
+  const wanted = text.trim().toLowerCase();
+  if (wanted === "") return true;
+  return [execution.name, execution.id, execution.owner].some(
+    (value) =>
+      typeof value === "string" && value.toLowerCase().includes(wanted),
+  );
+}
