@@ -10,6 +10,7 @@
  *   node js/build.mjs --dev    readable, with an inline source map
  *   node js/build.mjs --watch  rebuild on change (with --dev for HMR work)
  */
+import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -96,4 +97,7 @@ if (watch) {
 } else {
   const source = workerText(await esbuild.build(worker));
   await Promise.all([esbuild.build(widget(source)), esbuild.build(styles)]);
+  // The JupyterLab extension inlines the same worker (js/lab/webpack.config.cjs).
+  await mkdir(`${root}build`, { recursive: true });
+  await writeFile(`${root}build/layout-worker.js`, source);
 }

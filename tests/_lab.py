@@ -81,8 +81,14 @@ def isolated_env(home: Path, token: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_lab(home: Path, notebooks: list[Path]) -> Iterator[Lab]:
-    """Start JupyterLab with copies of `notebooks`; stop it on exit."""
+def running_lab(
+    home: Path, notebooks: list[Path], base_url: str = "/"
+) -> Iterator[Lab]:
+    """Start JupyterLab with copies of `notebooks`; stop it on exit.
+
+    `base_url` is the server's path prefix, as JupyterHub gives each user
+    (for example "/user/someone/").
+    """
     root = home / "root"
     root.mkdir(parents=True)
     for notebook in notebooks:
@@ -100,6 +106,7 @@ def running_lab(home: Path, notebooks: list[Path]) -> Iterator[Lab]:
         f"--port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}",
+        f"--ServerApp.base_url={base_url}",
         "--LabApp.expose_app_in_browser=True",
         *OFFLINE_FLAGS,
     ]
@@ -109,7 +116,7 @@ def running_lab(home: Path, notebooks: list[Path]) -> Iterator[Lab]:
         process = subprocess.Popen(
             command, env=isolated_env(home, token), stdout=log, stderr=subprocess.STDOUT
         )
-    lab = Lab(f"http://127.0.0.1:{port}/", token, root, log_path, process)
+    lab = Lab(f"http://127.0.0.1:{port}{base_url}", token, root, log_path, process)
     try:
         wait_until_up(lab)
         yield lab

@@ -41,7 +41,11 @@ def open_sidebar(page: Any, lab: Lab) -> Any:
     page.goto(lab.page_url("lab"))
     tab = page.locator('.jp-SideBar [data-id="dagstudio-executions"]')
     tab.wait_for(timeout=60_000)
-    tab.click()
+    # The workspace may have restored the panel already; a click would then
+    # close it.
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    if page.locator(PANEL).is_hidden():
+        tab.click()
     panel = page.locator(PANEL)
     panel.wait_for(state="visible", timeout=10_000)
     return panel
@@ -92,7 +96,7 @@ def test_sidebar_explains_how_to_start_when_there_are_no_executions(
 ) -> None:
     # The session's server may hold runs of other tests: this page sees none.
     dagstudio_page.route(
-        "**/dagstudio/api/executions",
+        re.compile(r".*/dagstudio/api/executions(\?.*)?$"),
         lambda route: route.fulfill(
             status=200,
             content_type="application/json",
@@ -111,3 +115,88 @@ def test_sidebar_explains_how_to_start_when_there_are_no_executions(
     assert lines[0] == "from dagstudio_jupyter import Workflow"
     heading = panel.locator("h2").text_content()
     assert heading == "DAG Studio executions"
+
+
+def test_missing_server_extension_is_explained_in_a_dialog(
+    dagstudio_lab: Lab, dagstudio_page: Any
+) -> None:
+    # As on a server where the Python package is installed but its server
+    # extension is not enabled: the API is not there.
+    dagstudio_page.route(
+        re.compile(r".*/dagstudio/api/.*"),
+        lambda route: route.fulfill(
+            status=404,
+            content_type="text/html",
+            body="<html><body>404 : Not Found</body></html>",
+        ),
+    )
+
+    dagstudio_page.goto(dagstudio_lab.page_url("lab"))
+
+    dialog = dagstudio_page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=60_000)
+    text = dialog.inner_text()
+    assert "DAG Studio server extension not found" in text
+    assert "jupyter server extension enable dagstudio_jupyter" in text
+
+
+def test_palette_lists_the_panel_and_its_actions(
+    dagstudio_lab: Lab, dagstudio_page: Any
+) -> None:
+    open_sidebar(dagstudio_page, dagstudio_lab)
+
+    dagstudio_page.evaluate(
+        "() => window.jupyterapp.commands.execute('apputils:activate-command-palette')"
+    )
+    search = dagstudio_page.locator(".jp-ModalCommandPalette input")
+    search.fill("DAG Studio")
+
+    items = dagstudio_page.locator(".jp-ModalCommandPalette .lm-CommandPalette-item")
+    items.first.wait_for(timeout=10_000)
+    labels = set(items.all_inner_texts())
+    for label in (
+        "Show DAG Studio Executions",
+        "Refresh DAG Studio Executions",
+        "Open Execution Graph",
+        "Cancel Execution",
+        "Retry Failed Phases",
+        "Delete Execution…",
+    ):
+        assert any(label in text for text in labels), (label, labels)
+    header = dagstudio_page.locator(
+        ".jp-ModalCommandPalette .lm-CommandPalette-header", has_text="DAG Studio"
+    )
+    assert header.count() == 1
+
+
+def test_sidebar_takes_its_colours_from_the_theme(
+    dagstudio_lab: Lab, dagstudio_page: Any
+) -> None:
+    panel = open_sidebar(dagstudio_page, dagstudio_lab)
+    light = panel.evaluate("node => getComputedStyle(node).backgroundColor")
+    page_light = dagstudio_page.evaluate(
+        "() => getComputedStyle(document.body)"
+        ".getPropertyValue('--jp-layout-color1').trim()"
+    )
+
+    dagstudio_page.evaluate(
+        "() => window.jupyterapp.commands.execute("
+        "'apputils:change-theme', { theme: 'JupyterLab Dark' })"
+    )
+    dagstudio_page.wait_for_function(
+        "() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000
+    )
+
+    dark = panel.evaluate("node => getComputedStyle(node).backgroundColor")
+    assert light != dark
+    assert page_light != dagstudio_page.evaluate(
+        "() => getComputedStyle(document.body)"
+        ".getPropertyValue('--jp-layout-color1').trim()"
+    )
+    dagstudio_page.evaluate(
+        "() => window.jupyterapp.commands.execute("
+        "'apputils:change-theme', { theme: 'JupyterLab Light' })"
+    )
+    dagstudio_page.wait_for_function(
+        "() => document.body.dataset.jpThemeLight === 'true'", timeout=30_000
+    )

@@ -4,10 +4,12 @@ import { describe, test } from "node:test";
 
 import {
   FIRST_RUN_EXAMPLE,
+  actionsFor,
   matchesFilter,
   progressText,
   toRow,
 } from "../lab/format.js";
+import { ExecutionsService, PAGE_SIZE, errorText } from "../lab/service.js";
 
 /** @param {Record<string, unknown>} fields */
 function summary(fields) {
@@ -108,4 +110,95 @@ test("test_filter_matches_status_and_text_in_name_id_or_owner", () => {
   assert.equal(matchesFilter(execution, "ana", ""), true);
   assert.equal(matchesFilter(execution, "", "completed"), false);
   assert.equal(matchesFilter(execution, "weekly", ""), false);
+});
+
+test("test_actions_follow_what_the_server_accepts_in_each_status", () => {
+  const table = {
+    pending: { cancel: true, retry: false, remove: false },
+    running: { cancel: true, retry: false, remove: false },
+    completed: { cancel: false, retry: false, remove: true },
+    failed: { cancel: false, retry: true, remove: true },
+    cancelled: { cancel: false, retry: true, remove: true },
+    interrupted: { cancel: false, retry: false, remove: false },
+  };
+
+  for (const [status, expected] of Object.entries(table)) {
+    assert.deepEqual(actionsFor(status), expected, status);
+  }
+});
+
+test("test_error_text_keeps_the_server_message_only", () => {
+  const error = new Error(
+    "[dagstudio] POST executions/ex-1/cancel: 409 execution 'ex-1' is completed, not running",
+  );
+
+  assert.equal(errorText(error), "execution 'ex-1' is completed, not running");
+  assert.equal(
+    errorText(new Error("[dagstudio] GET executions: server unreachable")),
+    "server unreachable",
+  );
+});
+
+describe("list", () => {
+  /** @type {typeof fetch} */
+  let realFetch;
+
+  /**
+   * Serve `total` executions, newest first, in pages; record the URLs.
+   * @param {number} total
+   */
+  function serve(total) {
+    /** @type {string[]} */
+    const urls = [];
+    globalThis.fetch = /** @type {typeof fetch} */ (
+      async (/** @type {string} */ url) => {
+        urls.push(url);
+        const query = new URL(url, "http://127.0.0.1").searchParams;
+        const from = Number(query.get("cursor") ?? 0);
+        const limit = Number(query.get("limit"));
+        const ids = [];
+        for (let i = from; i < Math.min(from + limit, total); i += 1) {
+          ids.push({ id: `ex-${i}`, name: "", status: "completed", owner: "" });
+        }
+        const next = from + limit < total ? String(from + limit) : null;
+        const body = JSON.stringify({ executions: ids, next_cursor: next });
+        return new Response(body, { status: 200 });
+      }
+    );
+    return urls;
+  }
+
+  const doc = /** @type {Document} */ (
+    /** @type {unknown} */ ({ cookie: "", getElementById: () => null })
+  );
+
+  test("test_list_fetches_pages_until_enough_and_says_if_more_remain", async () => {
+    realFetch = globalThis.fetch;
+    try {
+      const urls = serve(PAGE_SIZE * 2 + 5);
+      const service = new ExecutionsService(doc, "/user/someone/");
+
+      const first = await service.list(PAGE_SIZE);
+      const all = await service.list(PAGE_SIZE * 3);
+
+      assert.equal(first.executions.length, PAGE_SIZE);
+      assert.equal(first.more, true);
+      assert.equal(all.executions.length, PAGE_SIZE * 2 + 5);
+      assert.equal(all.more, false);
+      assert.equal(
+        new Set(all.executions.map((e) => e.id)).size,
+        all.executions.length,
+      );
+      assert.equal(
+        urls[0],
+        `/user/someone/dagstudio/api/executions?limit=${PAGE_SIZE}`,
+      );
+      assert.match(
+        urls[2],
+        /\/user\/someone\/dagstudio\/api\/executions\?limit=50&cursor=50$/,
+      );
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
 });

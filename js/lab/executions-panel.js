@@ -10,21 +10,23 @@
  * (every 2 s while one runs; every 30 s otherwise, as a safety net).
  */
 import { Widget } from "@lumino/widgets";
-import { pageConfigText, requestApi } from "../widget/api.js";
+import { pageConfigText } from "../widget/api.js";
 import { OVERVIEW, sharedConnection } from "../widget/live-connection.js";
 import { resolveBaseUrl } from "../widget/live-state.js";
-import {
-  FILTER_STATUSES,
-  FIRST_RUN_EXAMPLE,
-  matchesFilter,
-  toRow,
-} from "./format.js";
+import { CommandIDs } from "./command-ids.js";
+import { element, executionRow } from "./execution-row.js";
+import { FILTER_STATUSES, FIRST_RUN_EXAMPLE, matchesFilter } from "./format.js";
+import { PAGE_SIZE, errorText } from "./service.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
+/** @typedef {import("./service.js").ExecutionsService} ExecutionsService */
 
 /**
  * @typedef {object} IExecutionsPanelOptions
  * @property {string} baseUrl the page's base URL path, ending in "/"
+ * @property {ExecutionsService} service
+ * @property {import("@lumino/commands").CommandRegistry} commands runs the
+ *   actions of the rows' buttons and keys
  */
 
 /** How often the list is fetched again while an execution runs... */
@@ -33,21 +35,6 @@ const POLL_RUNNING_MS = 2000;
 const POLL_IDLE_MS = 30000;
 /** Live events closer together than this cost one fetch. */
 const LIVE_DEBOUNCE_MS = 150;
-
-/**
- * Build an element with a class and text.
- * @param {Document} doc
- * @param {string} tag
- * @param {string} className
- * @param {string} [text]
- * @returns {HTMLElement}
- */
-function element(doc, tag, className, text) {
-  const node = doc.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** The executions sidebar: a Lumino widget refreshing itself while shown. */
 export class ExecutionsPanel extends Widget {
@@ -58,14 +45,20 @@ export class ExecutionsPanel extends Widget {
     this.addClass("dagstudio-executions");
     this.title.caption = "DAG Studio executions";
     this._base = options.baseUrl;
+    this._service = options.service;
+    this._commands = options.commands;
     const doc = this.node.ownerDocument;
-    this.node.append(
-      element(
-        doc,
-        "h2",
-        "dagstudio-executions-header",
-        "DAG Studio executions",
-      ),
+    const header = element(doc, "div", "dagstudio-executions-header");
+    const refresh = /** @type {HTMLButtonElement} */ (
+      element(doc, "button", "dagstudio-executions-refresh", "↻")
+    );
+    refresh.type = "button";
+    refresh.title = "Refresh the list";
+    refresh.setAttribute("aria-label", "Refresh the list");
+    refresh.addEventListener("click", () => void this.refresh());
+    header.append(
+      element(doc, "h2", "dagstudio-executions-title", "DAG Studio executions"),
+      refresh,
     );
     const filters = element(doc, "div", "dagstudio-executions-filters");
     this._text = /** @type {HTMLInputElement} */ (
@@ -88,13 +81,35 @@ export class ExecutionsPanel extends Widget {
     filters.append(this._text, this._status);
     this._message = element(doc, "div", "dagstudio-executions-message");
     this._list = element(doc, "ul", "dagstudio-executions-list");
+    this._list.setAttribute("role", "listbox");
     this._list.setAttribute("aria-label", "Executions");
-    this.node.append(filters, this._message, this._list);
-    /** @type {ExecutionSummary[]} the last list fetched */
-    this._all = [];
+    this._more = /** @type {HTMLButtonElement} */ (
+      element(doc, "button", "dagstudio-executions-more", "Show older")
+    );
+    this._more.type = "button";
+    this._more.hidden = true;
+    this._more.addEventListener("click", () => {
+      this._wanted += PAGE_SIZE;
+      void this.refresh();
+    });
+    this.node.append(header, filters, this._message, this._list, this._more);
     const again = () => this._render(this._all);
     this._text.addEventListener("input", again);
     this._status.addEventListener("change", again);
+    this._list.addEventListener("click", (event) => this._onClick(event));
+    this._list.addEventListener("dblclick", (event) => this._onOpen(event));
+    this._list.addEventListener("keydown", (event) => this._onKey(event));
+    // The context menu acts on the row it was opened on.
+    this._list.addEventListener("contextmenu", (event) => {
+      const id = rowId(event.target);
+      if (id !== null) this._select(id, false);
+    });
+    /** @type {ExecutionSummary[]} the last list fetched */
+    this._all = [];
+    /** How many executions to list: one page, more after "Show older". */
+    this._wanted = PAGE_SIZE;
+    /** @type {string | null} */
+    this._selected = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._timer = undefined;
     /** @type {AbortController | null} */
@@ -107,27 +122,37 @@ export class ExecutionsPanel extends Widget {
     this._liveTimer = undefined;
   }
 
+  /** The id of the execution selected in the list, or null. */
+  get selectedId() {
+    return this._selected;
+  }
+
+  /**
+   * The last fetched summary of an execution, if listed.
+   * @param {string} id
+   * @returns {ExecutionSummary | undefined}
+   */
+  find(id) {
+    return this._all.find((execution) => execution.id === id);
+  }
+
   /** Fetch the list now and render it; errors show in the panel. */
   async refresh() {
     this._request?.abort();
     const request = new AbortController();
     this._request = request;
     try {
-      const answer = await requestApi(
-        this.node.ownerDocument,
-        this._base,
-        "GET",
-        ["executions"],
+      const { executions, more } = await this._service.list(
+        this._wanted,
         request.signal,
       );
       if (request.signal.aborted) return;
-      this._render(answer?.executions ?? []);
+      this._more.hidden = !more;
+      this._render(executions);
     } catch (error) {
       if (request.signal.aborted) return;
       console.warn("[dagstudio] cannot list executions:", String(error));
-      this._message.textContent = `Cannot list executions: ${
-        error instanceof Error ? error.message : String(error)
-      }`;
+      this._message.textContent = `Cannot list executions: ${errorText(error)}`;
       this._message.dataset.kind = "error";
     } finally {
       if (this._request === request) this._request = null;
@@ -147,12 +172,20 @@ export class ExecutionsPanel extends Widget {
     this._stop();
   }
 
+  /** @param {import("@lumino/messaging").Message} msg */
+  onActivateRequest(msg) {
+    super.onActivateRequest(msg);
+    const row = this._row(this._selected) ?? this._list.querySelector("li");
+    if (row instanceof HTMLElement) row.focus();
+    else this._text.focus();
+  }
+
   dispose() {
     this._stop();
     super.dispose();
   }
 
-  /** Refresh now and every POLL_MS while shown. */
+  /** Refresh now, then again while shown: often while something runs. */
   _poll() {
     this._stop();
     // A tick still awaiting its answer when the panel is hidden and shown
@@ -201,6 +234,91 @@ export class ExecutionsPanel extends Widget {
     this._request = null;
   }
 
+  /** @param {MouseEvent} event */
+  _onClick(event) {
+    const target = /** @type {Element | null} */ (event.target);
+    const id = rowId(target);
+    if (id === null) return;
+    this._select(id, true);
+    const button = target?.closest("button[data-command]");
+    if (button instanceof HTMLElement && button.dataset.command) {
+      void this._commands.execute(button.dataset.command, { id });
+    }
+  }
+
+  /** @param {MouseEvent} event */
+  _onOpen(event) {
+    const target = /** @type {Element | null} */ (event.target);
+    if (target?.closest("button")) return;
+    const id = rowId(target);
+    if (id !== null)
+      void this._commands.execute(CommandIDs.openExecution, { id });
+  }
+
+  /** @param {KeyboardEvent} event */
+  _onKey(event) {
+    const id = rowId(event.target);
+    if (id === null) return;
+    const rows = [...this._list.querySelectorAll("li.dagstudio-execution")];
+    const at = rows.findIndex(
+      (row) => row instanceof HTMLElement && row.dataset.id === id,
+    );
+    /** @type {Record<string, () => void>} */
+    const keys = {
+      ArrowDown: () => this._selectRow(rows[Math.min(at + 1, rows.length - 1)]),
+      ArrowUp: () => this._selectRow(rows[Math.max(at - 1, 0)]),
+      Home: () => this._selectRow(rows[0]),
+      End: () => this._selectRow(rows[rows.length - 1]),
+      Enter: () =>
+        void this._commands.execute(CommandIDs.openExecution, { id }),
+      Delete: () => {
+        if (this._commands.isEnabled(CommandIDs.deleteExecution, { id })) {
+          void this._commands.execute(CommandIDs.deleteExecution, { id });
+        }
+      },
+    };
+    const action = keys[event.key];
+    if (action === undefined) return;
+    event.preventDefault();
+    action();
+  }
+
+  /** @param {Element | undefined} row */
+  _selectRow(row) {
+    if (row instanceof HTMLElement && row.dataset.id) {
+      this._select(row.dataset.id, true);
+    }
+  }
+
+  /**
+   * Select the execution `id`; its row is the list's one Tab stop.
+   * @param {string} id
+   * @param {boolean} focus
+   */
+  _select(id, focus) {
+    this._selected = id;
+    for (const row of this._list.querySelectorAll("li.dagstudio-execution")) {
+      if (!(row instanceof HTMLElement)) continue;
+      const chosen = row.dataset.id === id;
+      row.setAttribute("aria-selected", String(chosen));
+      row.tabIndex = chosen ? 0 : -1;
+      if (chosen && focus) row.focus();
+    }
+    this._commands.notifyCommandChanged();
+  }
+
+  /**
+   * @param {string | null} id
+   * @returns {HTMLElement | null}
+   */
+  _row(id) {
+    if (id === null) return null;
+    for (const row of this._list.querySelectorAll("li.dagstudio-execution")) {
+      if (row instanceof HTMLElement && row.dataset.id === id) return row;
+    }
+    return null;
+  }
+
   /** @param {ExecutionSummary[]} all every execution fetched; the filters pick what shows */
   _render(all) {
     const doc = this.node.ownerDocument;
@@ -237,40 +355,28 @@ export class ExecutionsPanel extends Widget {
       (execution) =>
         execution.status === "running" || execution.status === "pending",
     );
+    if (!executions.some((execution) => execution.id === this._selected)) {
+      this._selected = executions[0]?.id ?? null;
+    }
+    // Keep the focus on the selected row across the re-render.
+    const focused = this._list.contains(doc.activeElement);
     this._list.replaceChildren(
-      ...executions.map((execution) => {
-        const row = toRow(execution, now);
-        const item = element(doc, "li", "dagstudio-execution");
-        item.dataset.id = row.id;
-        item.dataset.status = row.status;
-        const head = element(doc, "div", "dagstudio-execution-head");
-        const status = element(doc, "span", "dagstudio-execution-status");
-        status.append(
-          element(doc, "span", "dagstudio-execution-icon", row.icon),
-          element(
-            doc,
-            "span",
-            "dagstudio-execution-status-text",
-            row.statusText,
-          ),
-        );
-        head.append(
-          element(doc, "span", "dagstudio-execution-name", row.name),
-          status,
-        );
-        const facts = [
-          row.progress && `${row.progress} phases`,
-          row.owner,
-          `started ${row.started}`,
-          row.duration,
-        ].filter(Boolean);
-        item.append(
-          head,
-          element(doc, "div", "dagstudio-execution-facts", facts.join(" · ")),
-        );
-        item.title = row.id;
-        return item;
-      }),
+      ...executions.map((execution) =>
+        executionRow(doc, execution, now, execution.id === this._selected),
+      ),
     );
+    if (focused) this._row(this._selected)?.focus();
+    this._commands.notifyCommandChanged();
   }
+}
+
+/**
+ * The execution id of the row holding `target`, or null.
+ * @param {EventTarget | null} target
+ * @returns {string | null}
+ */
+function rowId(target) {
+  if (!(target instanceof Element)) return null;
+  const row = target.closest("li.dagstudio-execution");
+  return row instanceof HTMLElement ? (row.dataset.id ?? null) : null;
 }

@@ -123,3 +123,25 @@ export function matchesFilter(execution, text, status) {
       typeof value === "string" && value.toLowerCase().includes(wanted),
   );
 }
+
+/**
+ * @typedef {object} ExecutionActions
+ * @property {boolean} cancel it runs or waits to run
+ * @property {boolean} retry it failed or was cancelled: its failed part can
+ *   run again
+ * @property {boolean} remove it has finished, so the server may forget it
+ */
+
+/**
+ * What the server accepts for an execution in `status`: cancel while it
+ * runs, retry after a failure or cancel, delete once finished.
+ * @param {string} status
+ * @returns {ExecutionActions}
+ */
+export function actionsFor(status) {
+  return {
+    cancel: status === "running" || status === "pending",
+    retry: status === "failed" || status === "cancelled",
+    remove: ["completed", "failed", "cancelled"].includes(status),
+  };
+}

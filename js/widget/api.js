@@ -49,12 +49,13 @@ function pageToken(doc) {
  * answer. Writes carry the `X-XSRFToken` header Jupyter checks.
  * @param {Document} doc
  * @param {string} base
- * @param {"GET" | "POST"} method
+ * @param {"GET" | "POST" | "DELETE"} method
  * @param {string[]} parts path segments under `dagstudio/api/`
  * @param {AbortSignal} [signal]
+ * @param {Record<string, string | number>} [query] the query string's fields
  * @returns {Promise<any>}
  */
-export async function requestApi(doc, base, method, parts, signal) {
+export async function requestApi(doc, base, method, parts, signal, query) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   const xsrf = xsrfToken(doc.cookie ?? "");
@@ -64,7 +65,12 @@ export async function requestApi(doc, base, method, parts, signal) {
   const where = `${method} ${parts.join("/")}`;
   let response;
   try {
-    response = await fetch(apiPath(base, ...parts), {
+    const search = query
+      ? `?${new URLSearchParams(
+          Object.entries(query).map(([key, value]) => [key, String(value)]),
+        )}`
+      : "";
+    response = await fetch(`${apiPath(base, ...parts)}${search}`, {
       method,
       headers,
       credentials: "same-origin",

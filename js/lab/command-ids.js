@@ -1,0 +1,20 @@
+// @ts-check
+/**
+ * The ids of the extension's commands, as `dagstudio:verb-noun`. Those
+ * acting on one execution take `{ id }`; without it they act on the
+ * execution selected in the sidebar.
+ */
+export const CommandIDs = Object.freeze({
+  /** Bring the executions sidebar forward. */
+  showExecutions: "dagstudio:show-executions",
+  /** Fetch the list of executions again. */
+  refreshExecutions: "dagstudio:refresh-executions",
+  /** Open an execution's graph in a main-area tab. */
+  openExecution: "dagstudio:open-execution",
+  /** Cancel a running execution. */
+  cancelExecution: "dagstudio:cancel-execution",
+  /** Run the failed and cancelled part of an execution again. */
+  retryExecution: "dagstudio:retry-execution",
+  /** Forget a finished execution, after asking. */
+  deleteExecution: "dagstudio:delete-execution",
+});

@@ -1,0 +1,111 @@
+// @ts-check
+/**
+ * The DAG Studio REST endpoints the JupyterLab extension uses, on the
+ * page's own server (its base URL included). Every call goes through the
+ * widget's `requestApi`: same origin, Jupyter's token or cookie, the XSRF
+ * header on writes, and errors as `ApiError` carrying the server's message.
+ */
+import { ApiError, requestApi } from "../widget/api.js";
+
+/** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
+
+/** How many summaries one list request asks for (the server's default). */
+export const PAGE_SIZE = 50;
+
+/**
+ * The user-facing text of a failed call: the server's message without the
+ * console prefix and request line.
+ * @param {unknown} error
+ * @returns {string}
+ */
+export function errorText(error) {
+  const text = error instanceof Error ? error.message : String(error);
+  // "[dagstudio] POST executions/x/cancel: 409 <message>" → "<message>"
+  const match = /^\[dagstudio\] [A-Z]+ [^:]*: (?:\d{3} )?(.*)$/s.exec(text);
+  return match ? match[1] : text.replace(/^\[dagstudio\] /, "");
+}
+
+/** The executions API of one Jupyter server. */
+export class ExecutionsService {
+  /**
+   * @param {Document} doc the page, for its token and XSRF cookie
+   * @param {string} baseUrl the page's base URL path, ending in "/"
+   */
+  constructor(doc, baseUrl) {
+    this._doc = doc;
+    this._base = baseUrl;
+  }
+
+  /**
+   * The newest executions first, at least `wanted` of them when the server
+   * has that many: pages are fetched until then.
+   * @param {number} wanted
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<{ executions: ExecutionSummary[], more: boolean }>}
+   */
+  async list(wanted, signal) {
+    /** @type {ExecutionSummary[]} */
+    const executions = [];
+    /** @type {string | null} */
+    let cursor = null;
+    do {
+      /** @type {Record<string, string | number>} */
+      const query = { limit: PAGE_SIZE };
+      if (cursor !== null) query.cursor = cursor;
+      const page = await this._call("GET", ["executions"], signal, query);
+      executions.push(...(page?.executions ?? []));
+      cursor = typeof page?.next_cursor === "string" ? page.next_cursor : null;
+    } while (cursor !== null && executions.length < wanted);
+    return { executions, more: cursor !== null };
+  }
+
+  /**
+   * Whether the server extension answers on this server.
+   * @returns {Promise<boolean>} false on a 404 only; other errors throw
+   */
+  async available() {
+    try {
+      await this._call("GET", ["executions"], undefined, { limit: 1 });
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * @param {string} id
+   * @returns {Promise<any>} the execution as the server now has it
+   */
+  cancel(id) {
+    return this._call("POST", ["executions", id, "cancel"]);
+  }
+
+  /**
+   * Run the failed and cancelled phases of an execution again.
+   * @param {string} id
+   * @returns {Promise<any>}
+   */
+  retry(id) {
+    return this._call("POST", ["executions", id, "retry"]);
+  }
+
+  /**
+   * Forget a finished execution and its events.
+   * @param {string} id
+   * @returns {Promise<void>}
+   */
+  async remove(id) {
+    await this._call("DELETE", ["executions", id]);
+  }
+
+  /**
+   * @param {"GET" | "POST" | "DELETE"} method
+   * @param {string[]} parts
+   * @param {AbortSignal} [signal]
+   * @param {Record<string, string | number>} [query]
+   */
+  _call(method, parts, signal, query) {
+    return requestApi(this._doc, this._base, method, parts, signal, query);
+  }
+}

@@ -1,0 +1,287 @@
+"""The executions sidebar in real JupyterLab and chromium, on a server at the
+root and on one under a JupyterHub-like base URL: runs started from a
+notebook show up live, open in a tab, cancel, retry, delete, and survive a
+page refresh."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from dagstudio_jupyter.client import Client
+from dagstudio_jupyter.client import ServerNotFoundError
+
+from . import _sync_browser
+from ._lab import Lab, running_lab
+from .test_server_widget import KERNEL_IDLE, write_notebook
+
+# Playwright sync API fixtures for this module (see tests/_sync_browser.py).
+dagstudio_browser = _sync_browser.dagstudio_browser
+jp_asyncio_loop = _sync_browser.jp_asyncio_loop
+jp_server_cleanup = _sync_browser.jp_server_cleanup
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+PANEL = "#dagstudio-executions"
+# The time, in the page's clock, when a row for each execution id first showed.
+WATCH_ROWS = """() => {
+  window.__dagstudioRowSeen = {};
+  const note = () => {
+    for (const row of document.querySelectorAll('li.dagstudio-execution')) {
+      const id = row.getAttribute('data-id');
+      if (!(id in window.__dagstudioRowSeen)) {
+        window.__dagstudioRowSeen[id] = Date.now();
+      }
+    }
+  };
+  new MutationObserver(note).observe(document.body, {
+    subtree: true, childList: true,
+  });
+  note();
+}"""
+
+
+def chain_notebook(name: str, *, steps: int, seconds: float) -> list[str]:
+    """Cells that submit a chain of `sleep` phases to this server and print its id."""
+    return [
+        "from dagstudio_jupyter import Workflow\n"
+        "from dagstudio_jupyter.client import Client\n"
+        f"wf = Workflow({name!r})\n"
+        f"for i in range({steps}):\n"
+        f"    wf.add(f'step{{i}}', command='sleep {seconds}',"
+        " after=[f'step{i - 1}'] if i else [])\n"
+        "run = wf.submit(Client.from_environment())\n"
+        "print('EXECUTION', run.id)",
+    ]
+
+
+@pytest.fixture(scope="module", params=["/", "/user/someone/"], ids=["root", "hub"])
+def sidebar_lab(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Lab]:
+    """JupyterLab of this module alone: the tests open notebooks and tabs,
+    which stay in its saved workspace."""
+    home = tmp_path_factory.mktemp("sidebar-lab")
+    with running_lab(home, [], base_url=request.param) as lab:
+        yield lab
+
+
+def client(lab: Lab) -> Client:
+    return Client(lab.url, lab.token)
+
+
+def start_from_notebook(page: Any, lab: Lab, name: str, cells: list[str]) -> str:
+    """Open a notebook beside the sidebar, run it, and return the execution id
+    its output prints."""
+    write_notebook(lab.root_dir / f"{name}.ipynb", cells)
+    page.goto(f"{lab.url}lab/tree/{name}.ipynb?reset&token={lab.token}")
+    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    show_sidebar(page)
+    page.locator(f'{PANEL}[data-connection="live"]').wait_for(timeout=20_000)
+    page.evaluate(WATCH_ROWS)
+    page.evaluate(
+        "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+    )
+    output = page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output").filter(
+        has_text="EXECUTION "
+    )
+    output.wait_for(timeout=60_000)
+    return str(output.inner_text().split("EXECUTION", 1)[1].strip())
+
+
+def show_sidebar(page: Any) -> Any:
+    page.wait_for_function(
+        "() => window.jupyterapp && "
+        "window.jupyterapp.commands.hasCommand('dagstudio:show-executions')",
+        timeout=60_000,
+    )
+    # After the workspace is restored, which would otherwise pick the sidebar.
+    page.evaluate(
+        "async () => { await window.jupyterapp.restored; "
+        "await window.jupyterapp.commands.execute('dagstudio:show-executions'); }"
+    )
+    panel = page.locator(PANEL)
+    panel.wait_for(state="visible", timeout=10_000)
+    return panel
+
+
+def row_of(page: Any, execution_id: str, status: str | None = None) -> Any:
+    where = f'[data-status="{status}"]' if status else ""
+    return page.locator(f'{PANEL} li[data-id="{execution_id}"]{where}')
+
+
+def seen_after_creation_ms(page: Any, lab: Lab, execution_id: str) -> float:
+    """How long after the server created the execution its row showed."""
+    seen = page.evaluate(f"() => window.__dagstudioRowSeen[{execution_id!r}]")
+    created = client(lab).get(execution_id)["created_at"]
+    return float(seen) - datetime.fromisoformat(created).timestamp() * 1000
+
+
+def test_notebook_run_shows_up_live_and_opens_its_graph_following_it(
+    sidebar_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+
+    execution_id = start_from_notebook(
+        page, sidebar_lab, "live_row", chain_notebook("Live row", steps=3, seconds=2)
+    )
+
+    row = row_of(page, execution_id)
+    row.wait_for(timeout=5_000)
+    assert "Live row" in row.inner_text()
+    # Both clocks are this machine's: the row came with the live feed.
+    assert seen_after_creation_ms(page, sidebar_lab, execution_id) < 1_000
+    row_of(page, execution_id, "running").wait_for(timeout=10_000)
+
+    row.locator('button[data-command="dagstudio:open-execution"]').click()
+
+    tab = page.locator(".dagstudio-execution-tab:visible")
+    tab.wait_for(timeout=10_000)
+    nodes = tab.locator("g.dagstudio-node")
+    nodes.first.wait_for(timeout=20_000)
+    assert nodes.count() == 3
+    assert sorted(nodes.evaluate_all("ns => ns.map(n => n.dataset.phaseId)")) == [
+        "step0",
+        "step1",
+        "step2",
+    ]
+    tab_title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert "Live row" in tab_title.inner_text()
+    # The tab follows the run: its last phase turns completed there, live.
+    tab.locator('g.dagstudio-node[data-phase-id="step2"][data-status="running"]').wait_for(
+        timeout=30_000
+    )
+    tab.locator(
+        'g.dagstudio-node[data-phase-id="step2"][data-status="completed"]'
+    ).wait_for(timeout=30_000)
+    assert "completed" in tab.locator(".dagstudio-execution-status").inner_text()
+    row_of(page, execution_id, "completed").wait_for(timeout=10_000)
+    assert "3 / 3 phases" in row.inner_text()
+
+
+def test_cancel_retry_and_delete_from_the_panel(
+    sidebar_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+    execution_id = start_from_notebook(
+        page, sidebar_lab, "long_run", chain_notebook("Long run", steps=2, seconds=60)
+    )
+    row = row_of(page, execution_id, "running")
+    row.wait_for(timeout=10_000)
+
+    row.locator('button[data-command="dagstudio:cancel-execution"]').click()
+
+    row_of(page, execution_id, "cancelled").wait_for(timeout=15_000)
+    assert client(sidebar_lab).get(execution_id)["status"] == "cancelled"
+
+    row_of(page, execution_id).locator(
+        'button[data-command="dagstudio:retry-execution"]'
+    ).click()
+
+    row_of(page, execution_id, "running").wait_for(timeout=15_000)
+    assert client(sidebar_lab).get(execution_id)["status"] == "running"
+    # A running execution cannot be deleted: the panel offers no Delete.
+    assert row_of(page, execution_id).locator("button", has_text="Delete").count() == 0
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute("
+        "'dagstudio:cancel-execution', { id })",
+        execution_id,
+    )
+    row_of(page, execution_id, "cancelled").wait_for(timeout=15_000)
+
+    row_of(page, execution_id).locator(
+        'button[data-command="dagstudio:delete-execution"]'
+    ).click()
+
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=5_000)
+    assert "Long run" in dialog.inner_text()
+    assert "cannot be undone" in dialog.inner_text()
+    # Cancelling the dialog keeps the execution.
+    dialog.locator("button", has_text="Cancel").click()
+    dialog.wait_for(state="detached", timeout=5_000)
+    assert client(sidebar_lab).get(execution_id)["status"] == "cancelled"
+    row_of(page, execution_id).locator(
+        'button[data-command="dagstudio:delete-execution"]'
+    ).click()
+    page.locator(".jp-Dialog button.jp-mod-warn", has_text="Delete").click()
+    row_of(page, execution_id).wait_for(state="detached", timeout=10_000)
+    with pytest.raises(ServerNotFoundError):
+        client(sidebar_lab).get(execution_id)
+
+
+def wait_for_saved_tab(page: Any, lab: Lab, execution_id: str) -> None:
+    """Wait until a saved workspace holds the tab (JupyterLab saves a moment
+    after a change)."""
+    request = urllib.request.Request(
+        f"{lab.url}lab/api/workspaces",
+        headers={"Authorization": f"token {lab.token}"},
+    )
+    key = f"dagstudio-execution:{execution_id}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            if key in response.read().decode():
+                return
+        # Not time.sleep: the page's requests pass the sync route handler
+        # only while Playwright is called.
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no workspace saved the tab {key}")
+
+
+def test_refresh_shows_the_same_list_and_reopens_the_tab(
+    sidebar_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+    lab_client = client(sidebar_lab)
+    for name in ("Refresh one", "Refresh two"):
+        done = lab_client.submit(
+            {
+                "format": "dagstudio.workflow/1",
+                "id": name.lower().replace(" ", "-"),
+                "name": name,
+                "phases": [{"id": "only", "kind": "shell", "command": "true"}],
+            }
+        )
+        lab_client.wait(done["id"], timeout=60)
+    # Reset the workspace of the earlier tests, then load it as users do.
+    page.goto(sidebar_lab.page_url("lab") + "&reset")
+    show_sidebar(page)
+    page.goto(sidebar_lab.page_url("lab"))
+    panel = show_sidebar(page)
+    panel.locator("li.dagstudio-execution").first.wait_for(timeout=20_000)
+    before = panel.locator("li.dagstudio-execution").evaluate_all(
+        "rows => rows.map(r => [r.dataset.id, r.dataset.status])"
+    )
+    first_id = before[0][0]
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute("
+        "'dagstudio:open-execution', { id })",
+        first_id,
+    )
+    page.locator(".dagstudio-execution-tab:visible g.dagstudio-node").first.wait_for(
+        timeout=20_000
+    )
+    # JupyterLab saves the workspace a moment after a change; refresh after.
+    wait_for_saved_tab(page, sidebar_lab, first_id)
+
+    page.reload()
+
+    # The workspace brings back the sidebar and the tab, as JupyterLab does
+    # for its own panels.
+    panel = page.locator(PANEL)
+    panel.locator("li.dagstudio-execution").first.wait_for(timeout=60_000)
+    after = panel.locator("li.dagstudio-execution").evaluate_all(
+        "rows => rows.map(r => [r.dataset.id, r.dataset.status])"
+    )
+    assert after == before
+    assert len(after) >= 2
+    tab = page.locator(f'#dagstudio-execution-{first_id}')
+    tab.locator("g.dagstudio-node").first.wait_for(timeout=20_000)
+    assert tab.locator('g.dagstudio-node[data-status="completed"]').count() == 1
