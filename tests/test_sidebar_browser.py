@@ -5,7 +5,6 @@ page refresh."""
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from dagstudio_jupyter.client import Client
-from dagstudio_jupyter.client import ServerNotFoundError
+from dagstudio_jupyter.client import Client, ServerNotFoundError
 
 from . import _sync_browser
 from ._lab import Lab, running_lab
@@ -154,9 +152,9 @@ def test_notebook_run_shows_up_live_and_opens_its_graph_following_it(
     tab_title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
     assert "Live row" in tab_title.inner_text()
     # The tab follows the run: its last phase turns completed there, live.
-    tab.locator('g.dagstudio-node[data-phase-id="step2"][data-status="running"]').wait_for(
-        timeout=30_000
-    )
+    tab.locator(
+        'g.dagstudio-node[data-phase-id="step2"][data-status="running"]'
+    ).wait_for(timeout=30_000)
     tab.locator(
         'g.dagstudio-node[data-phase-id="step2"][data-status="completed"]'
     ).wait_for(timeout=30_000)
@@ -282,6 +280,6 @@ def test_refresh_shows_the_same_list_and_reopens_the_tab(
     )
     assert after == before
     assert len(after) >= 2
-    tab = page.locator(f'#dagstudio-execution-{first_id}')
+    tab = page.locator(f"#dagstudio-execution-{first_id}")
     tab.locator("g.dagstudio-node").first.wait_for(timeout=20_000)
     assert tab.locator('g.dagstudio-node[data-status="completed"]').count() == 1
