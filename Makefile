@@ -62,4 +62,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check dagstudio_jupyter tests benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules dagstudio_jupyter/static test-output
+	rm -rf $(VENV) node_modules build dagstudio_jupyter/static dagstudio_jupyter/labextension test-output
