@@ -125,6 +125,8 @@ def test_notebook_run_shows_up_live_and_opens_its_graph_following_it(
     sidebar_lab: Lab, dagstudio_page: Any
 ) -> None:
     page = dagstudio_page
+    sockets: list[str] = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
 
     execution_id = start_from_notebook(
         page, sidebar_lab, "live_row", chain_notebook("Live row", steps=3, seconds=2)
@@ -161,6 +163,10 @@ def test_notebook_run_shows_up_live_and_opens_its_graph_following_it(
     assert "completed" in tab.locator(".dagstudio-execution-status").inner_text()
     row_of(page, execution_id, "completed").wait_for(timeout=10_000)
     assert "3 / 3 phases" in row.inner_text()
+    # The panel and the tab share the page's one live socket.
+    live = [url for url in sockets if "/dagstudio/api/live" in url]
+    assert len(live) == 1, sockets
+    assert live[0].startswith(sidebar_lab.url.replace("http:", "ws:"))
 
 
 def test_cancel_retry_and_delete_from_the_panel(
@@ -205,9 +211,9 @@ def test_cancel_retry_and_delete_from_the_panel(
     dialog.locator("button", has_text="Cancel").click()
     dialog.wait_for(state="detached", timeout=5_000)
     assert client(sidebar_lab).get(execution_id)["status"] == "cancelled"
-    row_of(page, execution_id).locator(
-        'button[data-command="dagstudio:delete-execution"]'
-    ).click()
+    # From the keyboard: the selected row, then the Delete key.
+    row_of(page, execution_id).focus()
+    page.keyboard.press("Delete")
     page.locator(".jp-Dialog button.jp-mod-warn", has_text="Delete").click()
     row_of(page, execution_id).wait_for(state="detached", timeout=10_000)
     with pytest.raises(ServerNotFoundError):
