@@ -245,6 +245,12 @@ export function createWorkflowView(doc, { signal, onOpen, onLayout }) {
       relayout();
       return;
     }
+    if (!nodes.has(id)) {
+      // Its group was opened for an earlier match and the layout drawing it
+      // is still on its way: show it when that layout lands.
+      revealAfter = { id, focus };
+      return;
+    }
     // A layout still on its way (a group opened for an earlier match) must
     // not move the view back to that match when it lands.
     revealAfter = null;
