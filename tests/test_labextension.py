@@ -111,7 +111,7 @@ def test_sidebar_explains_how_to_start_when_there_are_no_executions(
     assert panel.locator("li").count() == 0
     assert "No executions yet" in panel.inner_text()
     lines = example.inner_text().strip().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[0] == "from dagstudio_jupyter import Workflow"
     heading = panel.locator("h2").text_content()
     assert heading == "DAG Studio executions"

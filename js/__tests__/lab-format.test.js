@@ -7,7 +7,9 @@ import {
   actionsFor,
   matchesFilter,
   progressText,
+  shortTitle,
   toRow,
+  troubleText,
 } from "../lab/format.js";
 import { ExecutionsService, PAGE_SIZE, errorText } from "../lab/service.js";
 
@@ -38,8 +40,23 @@ function summary(fields) {
 }
 
 describe("sidebar rows", () => {
-  test("test_progress_counts_finished_phases_of_the_total", () => {
+  test("test_progress_counts_completed_and_cached_phases_of_the_total", () => {
     assert.equal(progressText(summary({}).progress), "2 / 4");
+  });
+
+  test("test_progress_does_not_count_failed_or_skipped_phases_as_done", () => {
+    const progress = {
+      ...summary({}).progress,
+      pending: 0,
+      running: 0,
+      cached: 0,
+      failed: 1,
+      skipped: 2,
+    };
+
+    assert.equal(progressText(progress), "1 / 4");
+    assert.equal(troubleText(progress), "1 failed, 2 skipped");
+    assert.equal(troubleText(summary({}).progress), "");
   });
 
   test("test_progress_is_empty_without_phase_counts", () => {
@@ -81,18 +98,43 @@ describe("sidebar rows", () => {
     assert.equal(row.duration, "");
   });
 
-  test("test_row_falls_back_to_the_id_without_a_name", () => {
+  test("test_row_falls_back_to_the_id_without_a_visible_name", () => {
     assert.equal(toRow(summary({ name: "" }), 0).name, "ex-1");
+    assert.equal(toRow(summary({ name: "   " }), 0).name, "ex-1");
+    assert.equal(toRow(summary({ name: " etl " }), 0).name, "etl");
+  });
+
+  test("test_row_carries_the_error_of_a_failed_execution", () => {
+    const row = toRow(
+      summary({ status: "failed", error: "phase 'b' failed" }),
+      0,
+    );
+
+    assert.equal(row.error, "phase 'b' failed");
+    assert.equal(toRow(summary({}), 0).error, "");
+  });
+
+  test("test_short_title_cuts_long_names_with_an_ellipsis", () => {
+    assert.equal(shortTitle("nightly"), "nightly");
+    const cut = shortTitle("x".repeat(500));
+
+    assert.equal([...cut].length, 60);
+    assert.ok(cut.endsWith("…"));
   });
 });
 
 describe("empty state", () => {
-  test("test_first_run_example_is_three_lines_of_python", () => {
+  test("test_first_run_example_is_four_short_lines_of_python", () => {
     const lines = FIRST_RUN_EXAMPLE.split("\n");
 
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
     assert.match(lines[0], /^from dagstudio_jupyter import /);
-    assert.match(lines[2], /submit\(/);
+    assert.match(lines[3], /submit\(/);
+    // Short enough for the sidebar at its default width.
+    assert.ok(
+      lines.every((line) => line.length <= 50),
+      FIRST_RUN_EXAMPLE,
+    );
   });
 });
 

@@ -56,9 +56,11 @@ function buttonsFor(execution) {
  * @param {ExecutionSummary} execution
  * @param {number} now milliseconds since the epoch, to time running ones
  * @param {boolean} selected
+ * @param {(command: string, id: string) => boolean} enabled whether an
+ *   action can run now (not while the same one is on its way)
  * @returns {HTMLLIElement}
  */
-export function executionRow(doc, execution, now, selected) {
+export function executionRow(doc, execution, now, selected, enabled) {
   const row = toRow(execution, now);
   const item = /** @type {HTMLLIElement} */ (
     element(doc, "li", "dagstudio-execution")
@@ -80,7 +82,8 @@ export function executionRow(doc, execution, now, selected) {
     status,
   );
   const facts = [
-    row.progress && `${row.progress} phases`,
+    row.progress && `${row.progress} phases done`,
+    row.trouble,
     row.owner,
     `started ${row.started}`,
     row.duration,
@@ -97,12 +100,18 @@ export function executionRow(doc, execution, now, selected) {
     // Row buttons stay out of the Tab order: the list is one stop, and
     // the keys and the context menu reach the same actions.
     button.tabIndex = -1;
+    button.disabled = !enabled(command, row.id);
     actions.append(button);
   }
   item.append(
     head,
     element(doc, "div", "dagstudio-execution-facts", facts.join(" · ")),
-    actions,
   );
+  if (row.error !== "" && row.status === "failed") {
+    const error = element(doc, "div", "dagstudio-execution-error", row.error);
+    error.title = row.error;
+    item.append(error);
+  }
+  item.append(actions);
   return item;
 }

@@ -8,9 +8,14 @@
  */
 import { MainAreaWidget } from "@jupyterlab/apputils";
 import { Widget } from "@lumino/widgets";
+import { ApiError, pageConfigText } from "../widget/api.js";
 import widgetModule from "../widget/index.js";
+import { OVERVIEW, sharedConnection } from "../widget/live-connection.js";
+import { resolveBaseUrl } from "../widget/live-state.js";
+import { displayName, shortTitle } from "./format.js";
 
 /** @typedef {import("../widget/state.js").WidgetTraits} WidgetTraits */
+/** @typedef {import("./service.js").ExecutionsService} ExecutionsService */
 /** @typedef {import("@anywidget/types").RenderProps<WidgetTraits>} RenderProps */
 
 /** Room kept below the graph inside the tab, in pixels. */
@@ -77,11 +82,19 @@ class PageModel {
  * The widget's view of one server execution, filling its tab.
  */
 export class ExecutionView extends Widget {
-  /** @param {string} executionId */
-  constructor(executionId) {
+  /**
+   * @param {string} executionId
+   * @param {ExecutionsService} service
+   * @param {string} baseUrl the page's base URL path
+   */
+  constructor(executionId, service, baseUrl) {
     super();
     this.addClass("dagstudio-execution-view");
     this.executionId = executionId;
+    this._service = service;
+    this._base = baseUrl;
+    /** @type {string | null} why the execution is not on the server */
+    this.gone = null;
     this._model = new PageModel({
       workflow: {},
       execution: { id: executionId },
@@ -96,6 +109,8 @@ export class ExecutionView extends Widget {
     this._controller = new AbortController();
     /** @type {(() => void) | null} */
     this._cleanup = null;
+    /** @type {Set<() => void>} */
+    this._changed = new Set();
   }
 
   /** The run's workflow name once the server has answered, else null. */
@@ -103,15 +118,16 @@ export class ExecutionView extends Widget {
     const workflow = /** @type {Record<string, unknown> | undefined} */ (
       this._model.get("workflow")
     );
-    const name = workflow?.name || workflow?.id;
-    return typeof name === "string" && name !== "" ? name : null;
+    const name = displayName(workflow?.name, "");
+    return name !== "" ? name : null;
   }
 
   /**
-   * Call `callback` whenever the workflow changes (its name, for the title).
+   * Call `callback` when the name to show or the `gone` state changes.
    * @param {() => void} callback
    */
-  onWorkflow(callback) {
+  onChange(callback) {
+    this._changed.add(callback);
     this._model.on("change:workflow", callback);
     this._controller.signal.addEventListener("abort", () =>
       this._model.off("change:workflow", callback),
@@ -133,6 +149,58 @@ export class ExecutionView extends Widget {
     );
     const cleanup = widgetModule.render(props);
     this._cleanup = typeof cleanup === "function" ? cleanup : null;
+    this._watchRemoval();
+  }
+
+  /**
+   * Say so in the tab when the execution is not on the server: not found
+   * when the tab opens (after a refresh, say), or deleted while open. The
+   * view itself only marks a running run as stopped.
+   */
+  _watchRemoval() {
+    const { signal } = this._controller;
+    this._service.get(this.executionId, signal).catch((error) => {
+      if (signal.aborted) return;
+      if (
+        error instanceof ApiError &&
+        (error.status === 404 || error.status === 403)
+      ) {
+        this._markGone(
+          "This execution is not on the server: it was deleted, or it " +
+            "belongs to another user.",
+        );
+      }
+    });
+    const doc = this.node.ownerDocument;
+    const base = resolveBaseUrl(pageConfigText(doc), this._base);
+    const release = sharedConnection(doc, base).subscribe({
+      executionId: OVERVIEW,
+      since: () => 0,
+      onFrame: (frame) => {
+        if (
+          frame.type === "deleted" &&
+          frame.execution_id === this.executionId
+        ) {
+          this._markGone("This execution was deleted from the server.");
+        }
+      },
+      onState: () => {},
+      onRefused: () => {},
+    });
+    signal.addEventListener("abort", release);
+  }
+
+  /** @param {string} text */
+  _markGone(text) {
+    if (this.gone !== null) return;
+    this.gone = text;
+    const banner = this.node.ownerDocument.createElement("div");
+    banner.className = "dagstudio-execution-gone";
+    banner.setAttribute("role", "status");
+    banner.textContent = text;
+    this.node.prepend(banner);
+    for (const callback of this._changed) callback();
+    this._fit();
   }
 
   /** @param {import("@lumino/widgets").Widget.ResizeMessage} msg */
@@ -159,8 +227,14 @@ export class ExecutionView extends Widget {
   _fit() {
     const total = this.node.clientHeight;
     if (total <= 0) return;
-    const toolbar = this.node.querySelector(".dagstudio-toolbar");
-    const above = toolbar instanceof HTMLElement ? toolbar.offsetHeight : 0;
+    let above = 0;
+    for (const selector of [
+      ".dagstudio-toolbar",
+      ".dagstudio-execution-gone",
+    ]) {
+      const part = this.node.querySelector(selector);
+      if (part instanceof HTMLElement) above += part.offsetHeight;
+    }
     this._model.set("height", Math.max(0, total - above - MARGIN_PX));
   }
 }
@@ -169,10 +243,12 @@ export class ExecutionView extends Widget {
  * A main-area tab showing the execution `executionId`.
  * @param {string} executionId
  * @param {import("@jupyterlab/ui-components").LabIcon} icon
+ * @param {ExecutionsService} service
+ * @param {string} baseUrl the page's base URL path
  * @returns {MainAreaWidget<ExecutionView>}
  */
-export function createExecutionTab(executionId, icon) {
-  const content = new ExecutionView(executionId);
+export function createExecutionTab(executionId, icon, service, baseUrl) {
+  const content = new ExecutionView(executionId, service, baseUrl);
   const tab = new MainAreaWidget({ content });
   tab.id = `dagstudio-execution-${executionId}`;
   tab.addClass("dagstudio-execution-tab");
@@ -180,10 +256,11 @@ export function createExecutionTab(executionId, icon) {
   tab.title.closable = true;
   tab.title.caption = `DAG Studio execution ${executionId}`;
   tab.title.label = executionId;
-  content.onWorkflow(() => {
-    const name = content.workflowName;
-    tab.title.label = name ?? executionId;
-    tab.title.caption = `${name ?? "Execution"} (${executionId})`;
+  content.onChange(() => {
+    const name = content.workflowName ?? executionId;
+    const gone = content.gone === null ? "" : " (not on the server)";
+    tab.title.label = `${shortTitle(name)}${gone}`;
+    tab.title.caption = `${name} (${executionId})${gone}`;
   });
   return tab;
 }

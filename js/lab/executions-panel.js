@@ -8,6 +8,9 @@
  * Known limitation: the overview feed carries no phase events, so the
  * "done / total" counts of running executions are refreshed by polling
  * (every 2 s while one runs; every 30 s otherwise, as a safety net).
+ *
+ * The status and text filters narrow the rows at once, and ask the server
+ * for the matching executions, so matches beyond the first page show too.
  */
 import { Widget } from "@lumino/widgets";
 import { pageConfigText } from "../widget/api.js";
@@ -16,6 +19,7 @@ import { resolveBaseUrl } from "../widget/live-state.js";
 import { CommandIDs } from "./command-ids.js";
 import { element, executionRow } from "./execution-row.js";
 import { FILTER_STATUSES, FIRST_RUN_EXAMPLE, matchesFilter } from "./format.js";
+import { ApiError } from "../widget/api.js";
 import { PAGE_SIZE, errorText } from "./service.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
@@ -27,6 +31,7 @@ import { PAGE_SIZE, errorText } from "./service.js";
  * @property {ExecutionsService} service
  * @property {import("@lumino/commands").CommandRegistry} commands runs the
  *   actions of the rows' buttons and keys
+ * @property {(message: string) => void} notify says why a key did nothing
  */
 
 /** How often the list is fetched again while an execution runs... */
@@ -35,6 +40,15 @@ const POLL_RUNNING_MS = 2000;
 const POLL_IDLE_MS = 30000;
 /** Live events closer together than this cost one fetch. */
 const LIVE_DEBOUNCE_MS = 150;
+/** Typing pauses this long before the server is asked for matches. */
+const TYPING_DEBOUNCE_MS = 250;
+/** Rows PageUp and PageDown move the selection by. */
+const PAGE_ROWS = 10;
+/** What the panel says when the server does not answer DAG Studio's API. */
+const NO_EXTENSION =
+  "The DAG Studio server extension is not enabled on this Jupyter server. " +
+  "Enable it with `jupyter server extension enable dagstudio_jupyter` and " +
+  "restart the server.";
 
 /** The executions sidebar: a Lumino widget refreshing itself while shown. */
 export class ExecutionsPanel extends Widget {
@@ -47,6 +61,7 @@ export class ExecutionsPanel extends Widget {
     this._base = options.baseUrl;
     this._service = options.service;
     this._commands = options.commands;
+    this._notify = options.notify;
     const doc = this.node.ownerDocument;
     const header = element(doc, "div", "dagstudio-executions-header");
     const refresh = /** @type {HTMLButtonElement} */ (
@@ -65,7 +80,7 @@ export class ExecutionsPanel extends Widget {
       element(doc, "input", "dagstudio-executions-filter")
     );
     this._text.type = "search";
-    this._text.placeholder = "Filter by name, id or owner";
+    this._text.placeholder = "Name, id or owner";
     this._text.setAttribute("aria-label", "Filter executions by text");
     this._status = /** @type {HTMLSelectElement} */ (
       element(doc, "select", "dagstudio-executions-status-filter")
@@ -93,9 +108,15 @@ export class ExecutionsPanel extends Widget {
       void this.refresh();
     });
     this.node.append(header, filters, this._message, this._list, this._more);
-    const again = () => this._render(this._all);
-    this._text.addEventListener("input", again);
-    this._status.addEventListener("change", again);
+    // The rows narrow at once; the server is asked for every match after.
+    const again = (/** @type {number} */ delay) => {
+      this._render(this._knownNewestFirst());
+      this._wanted = PAGE_SIZE;
+      clearTimeout(this._typingTimer);
+      this._typingTimer = setTimeout(() => void this.refresh(), delay);
+    };
+    this._text.addEventListener("input", () => again(TYPING_DEBOUNCE_MS));
+    this._status.addEventListener("change", () => again(0));
     this._list.addEventListener("click", (event) => this._onClick(event));
     this._list.addEventListener("dblclick", (event) => this._onOpen(event));
     this._list.addEventListener("keydown", (event) => this._onKey(event));
@@ -106,15 +127,25 @@ export class ExecutionsPanel extends Widget {
     });
     /** @type {ExecutionSummary[]} the last list fetched */
     this._all = [];
+    /**
+     * Every execution of the last unfiltered list and of the filtered ones
+     * since, by id: a new filter narrows these at once, before the server
+     * answers with its own matches.
+     * @type {Map<string, ExecutionSummary>}
+     */
+    this._known = new Map();
     /** How many executions to list: one page, more after "Show older". */
     this._wanted = PAGE_SIZE;
     /** @type {string | null} */
     this._selected = null;
+    /** Where the selected row was, to select its neighbour when it goes. */
+    this._selectedIndex = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this._typingTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._timer = undefined;
     /** @type {AbortController | null} */
     this._request = null;
-    this._generation = 0;
     this._running = false;
     /** @type {(() => void) | null} */
     this._release = null;
@@ -145,6 +176,7 @@ export class ExecutionsPanel extends Widget {
       const { executions, more } = await this._service.list(
         this._wanted,
         request.signal,
+        { status: this._status.value, q: this._text.value.trim() },
       );
       if (request.signal.aborted) return;
       this._more.hidden = !more;
@@ -152,11 +184,29 @@ export class ExecutionsPanel extends Widget {
     } catch (error) {
       if (request.signal.aborted) return;
       console.warn("[dagstudio] cannot list executions:", String(error));
-      this._message.textContent = `Cannot list executions: ${errorText(error)}`;
+      this._message.textContent =
+        error instanceof ApiError && error.status === 404
+          ? NO_EXTENSION
+          : `Cannot list executions: ${errorText(error)}`;
       this._message.dataset.kind = "error";
     } finally {
-      if (this._request === request) this._request = null;
+      if (this._request === request) {
+        this._request = null;
+        this._schedule();
+      }
     }
+  }
+
+  /** Draw the rows again from the last list (an action's state changed). */
+  redraw() {
+    this._render(this._all);
+  }
+
+  /** Give the list keyboard focus, on its selected row. */
+  focusList() {
+    const row = this._row(this._selected) ?? this._list.querySelector("li");
+    if (row instanceof HTMLElement) row.focus();
+    else this._text.focus();
   }
 
   /** @param {import("@lumino/messaging").Message} msg */
@@ -175,9 +225,7 @@ export class ExecutionsPanel extends Widget {
   /** @param {import("@lumino/messaging").Message} msg */
   onActivateRequest(msg) {
     super.onActivateRequest(msg);
-    const row = this._row(this._selected) ?? this._list.querySelector("li");
-    if (row instanceof HTMLElement) row.focus();
-    else this._text.focus();
+    this.focusList();
   }
 
   dispose() {
@@ -185,20 +233,24 @@ export class ExecutionsPanel extends Widget {
     super.dispose();
   }
 
-  /** Refresh now, then again while shown: often while something runs. */
+  /** Refresh now; each answer schedules the next (see `_schedule`). */
   _poll() {
     this._stop();
-    // A tick still awaiting its answer when the panel is hidden and shown
-    // again must not start a second chain.
-    const generation = this._generation;
-    const tick = async () => {
-      await this.refresh();
-      if (generation === this._generation && this.isVisible) {
-        const delay = this._running ? POLL_RUNNING_MS : POLL_IDLE_MS;
-        this._timer = setTimeout(tick, delay);
-      }
-    };
-    void tick();
+    void this.refresh();
+  }
+
+  /**
+   * Fetch again after a pause while shown: short while something runs,
+   * long otherwise. Every answer, polled or brought by a live event,
+   * restarts the wait, so a run that starts while the list is idle is
+   * polled at the short pace from its first event on.
+   */
+  _schedule() {
+    clearTimeout(this._timer);
+    this._timer = undefined;
+    if (!this.isVisible || this.isDisposed) return;
+    const delay = this._running ? POLL_RUNNING_MS : POLL_IDLE_MS;
+    this._timer = setTimeout(() => void this.refresh(), delay);
   }
 
   /** Follow the overview feed on the page's shared live socket. */
@@ -227,7 +279,7 @@ export class ExecutionsPanel extends Widget {
     this._release?.();
     this._release = null;
     clearTimeout(this._liveTimer);
-    this._generation += 1;
+    clearTimeout(this._typingTimer);
     clearTimeout(this._timer);
     this._timer = undefined;
     this._request?.abort();
@@ -267,6 +319,9 @@ export class ExecutionsPanel extends Widget {
     const keys = {
       ArrowDown: () => this._selectRow(rows[Math.min(at + 1, rows.length - 1)]),
       ArrowUp: () => this._selectRow(rows[Math.max(at - 1, 0)]),
+      PageDown: () =>
+        this._selectRow(rows[Math.min(at + PAGE_ROWS, rows.length - 1)]),
+      PageUp: () => this._selectRow(rows[Math.max(at - PAGE_ROWS, 0)]),
       Home: () => this._selectRow(rows[0]),
       End: () => this._selectRow(rows[rows.length - 1]),
       Enter: () =>
@@ -274,6 +329,10 @@ export class ExecutionsPanel extends Widget {
       Delete: () => {
         if (this._commands.isEnabled(CommandIDs.deleteExecution, { id })) {
           void this._commands.execute(CommandIDs.deleteExecution, { id });
+        } else {
+          this._notify(
+            "Only a finished execution can be deleted; cancel it first.",
+          );
         }
       },
     };
@@ -297,13 +356,15 @@ export class ExecutionsPanel extends Widget {
    */
   _select(id, focus) {
     this._selected = id;
-    for (const row of this._list.querySelectorAll("li.dagstudio-execution")) {
-      if (!(row instanceof HTMLElement)) continue;
+    const rows = this._list.querySelectorAll("li.dagstudio-execution");
+    rows.forEach((row, index) => {
+      if (!(row instanceof HTMLElement)) return;
       const chosen = row.dataset.id === id;
       row.setAttribute("aria-selected", String(chosen));
       row.tabIndex = chosen ? 0 : -1;
+      if (chosen) this._selectedIndex = index;
       if (chosen && focus) row.focus();
-    }
+    });
     this._commands.notifyCommandChanged();
   }
 
@@ -319,16 +380,33 @@ export class ExecutionsPanel extends Widget {
     return null;
   }
 
+  /** @returns {ExecutionSummary[]} */
+  _knownNewestFirst() {
+    const when = (/** @type {ExecutionSummary} */ execution) =>
+      execution.created_at ?? "";
+    return [...this._known.values()].sort((a, b) =>
+      when(a) < when(b) ? 1 : when(a) > when(b) ? -1 : 0,
+    );
+  }
+
   /** @param {ExecutionSummary[]} all every execution fetched; the filters pick what shows */
   _render(all) {
     const doc = this.node.ownerDocument;
+    if (all !== this._all) {
+      const unfiltered =
+        this._text.value.trim() === "" && this._status.value === "";
+      if (unfiltered) this._known = new Map();
+      for (const execution of all) this._known.set(execution.id, execution);
+    }
     this._all = all;
     const executions = all.filter((execution) =>
       matchesFilter(execution, this._text.value, this._status.value),
     );
     this._message.replaceChildren();
     delete this._message.dataset.kind;
-    if (all.length > 0 && executions.length === 0) {
+    const filtered =
+      this._text.value.trim() !== "" || this._status.value !== "";
+    if (executions.length === 0 && (all.length > 0 || filtered)) {
       this._message.append(
         element(
           doc,
@@ -338,7 +416,7 @@ export class ExecutionsPanel extends Widget {
         ),
       );
     }
-    if (all.length === 0) {
+    if (all.length === 0 && !filtered) {
       this._message.append(
         element(
           doc,
@@ -355,14 +433,28 @@ export class ExecutionsPanel extends Widget {
       (execution) =>
         execution.status === "running" || execution.status === "pending",
     );
-    if (!executions.some((execution) => execution.id === this._selected)) {
-      this._selected = executions[0]?.id ?? null;
+    const at = executions.findIndex(
+      (execution) => execution.id === this._selected,
+    );
+    if (at >= 0) {
+      this._selectedIndex = at;
+    } else {
+      // The selected execution went (deleted, or filtered out): its
+      // neighbour takes its place.
+      const index = Math.min(this._selectedIndex, executions.length - 1);
+      this._selected = executions[Math.max(index, 0)]?.id ?? null;
     }
     // Keep the focus on the selected row across the re-render.
     const focused = this._list.contains(doc.activeElement);
     this._list.replaceChildren(
       ...executions.map((execution) =>
-        executionRow(doc, execution, now, execution.id === this._selected),
+        executionRow(
+          doc,
+          execution,
+          now,
+          execution.id === this._selected,
+          (command, id) => this._commands.isEnabled(command, { id }),
+        ),
       ),
     );
     if (focused) this._row(this._selected)?.focus();

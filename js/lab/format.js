@@ -35,23 +35,27 @@ import {
  * @property {string} statusText the word shown for the status
  * @property {string} icon a single character standing for the status
  * @property {string} progress "done / total" phases, or "" without phases
+ * @property {string} trouble failed, cancelled or skipped phase counts, or ""
+ * @property {string} error why the execution failed, or ""
  * @property {string} owner
  * @property {string} started local time, or "—" before the start
  * @property {string} duration
  */
 
 /** Phase statuses that count as done in the progress figure. */
-const DONE = ["completed", "failed", "cancelled", "skipped", "cached"];
+const DONE = ["completed", "cached"];
 
 /** The example the empty list shows, to start a first workflow. */
 export const FIRST_RUN_EXAMPLE = [
   "from dagstudio_jupyter import Workflow",
-  'wf = Workflow("hello"); wf.add("greet", kind="shell", command="echo hi")',
-  "wf.submit()  # runs on this Jupyter server, listed here",
+  'wf = Workflow("hello")',
+  'wf.add("greet", kind="shell", command="echo hi")',
+  "wf.submit()  # runs on this server",
 ].join("\n");
 
 /**
- * Return "done / total" phases, or "" when the entry has no counts.
+ * Return "done / total" phases (completed or cached), or "" when the entry
+ * has no counts.
  * @param {Record<string, number> | undefined} progress
  * @returns {string}
  */
@@ -62,6 +66,19 @@ export function progressText(progress) {
 }
 
 /**
+ * Return what went wrong among the phases ("1 failed, 2 skipped"), or "".
+ * @param {Record<string, number> | undefined} progress
+ * @returns {string}
+ */
+export function troubleText(progress) {
+  if (!progress) return "";
+  return ["failed", "cancelled", "skipped", "interrupted"]
+    .filter((key) => (progress[key] ?? 0) > 0)
+    .map((key) => `${progress[key]} ${key}`)
+    .join(", ");
+}
+
+/**
  * @param {string | null | undefined} text
  * @returns {number | null} milliseconds since the epoch
  */
@@ -69,6 +86,32 @@ function parseTime(text) {
   if (!text) return null;
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** Names longer than this are cut where a title shows them. */
+const TITLE_MAX = 60;
+
+/**
+ * The name to show for an execution: its name when it has visible text,
+ * else its id.
+ * @param {unknown} name
+ * @param {string} id
+ * @returns {string}
+ */
+export function displayName(name, id) {
+  return typeof name === "string" && name.trim() !== "" ? name.trim() : id;
+}
+
+/**
+ * A name cut to fit a tab title, with an ellipsis when cut.
+ * @param {string} name
+ * @returns {string}
+ */
+export function shortTitle(name) {
+  const chars = [...name];
+  return chars.length > TITLE_MAX
+    ? `${chars.slice(0, TITLE_MAX - 1).join("")}…`
+    : name;
 }
 
 /**
@@ -84,11 +127,13 @@ export function toRow(execution, now) {
   if (started !== null) duration = formatElapsed((finished ?? now) - started);
   return {
     id: execution.id,
-    name: execution.name || execution.id,
+    name: displayName(execution.name, execution.id),
     status: execution.status,
     statusText: statusText(execution.status),
     icon: statusIcon(execution.status),
     progress: progressText(execution.progress),
+    trouble: troubleText(execution.progress),
+    error: typeof execution.error === "string" ? execution.error : "",
     owner: execution.owner ?? "",
     started: formatTimestamp(execution.started_at),
     duration,

@@ -7,6 +7,7 @@ import { ILayoutRestorer } from "@jupyterlab/application";
 import {
   Dialog,
   ICommandPalette,
+  Notification,
   WidgetTracker,
   showDialog,
   showErrorMessage,
@@ -17,7 +18,7 @@ import "../widget/widget.css";
 import { CommandIDs } from "./command-ids.js";
 import { createExecutionTab } from "./execution-tab.js";
 import { ExecutionsPanel } from "./executions-panel.js";
-import { actionsFor } from "./format.js";
+import { actionsFor, displayName } from "./format.js";
 import { ExecutionsService, errorText } from "./service.js";
 import "./style.css";
 
@@ -49,9 +50,12 @@ const CATEGORY = "DAG Studio";
  * @param {ExecutionsPanel} panel
  * @param {ExecutionsService} service
  * @param {WidgetTracker<ExecutionTab>} tracker
+ * @param {string} base the page's base URL path
  */
-function addCommands(app, panel, service, tracker) {
+function addCommands(app, panel, service, tracker, base) {
   const { commands, shell } = app;
+  /** Actions on their way, as "command id": a second click waits for the first. */
+  const busy = new Set();
   /** @param {any} args */
   const target = (args) =>
     typeof args?.id === "string" && args.id !== "" ? args.id : panel.selectedId;
@@ -63,22 +67,33 @@ function addCommands(app, panel, service, tracker) {
    */
   const allowed = (args, action) => {
     const id = target(args);
-    if (id === null) return false;
+    if (id === null || [...busy].some((key) => key.endsWith(` ${id}`))) {
+      return false;
+    }
     const known = panel.find(id);
     return known === undefined || actionsFor(known.status)[action];
   };
   /**
    * Call the server, then refresh the list; show a failure in a dialog.
+   * While the call is on its way the execution takes no other action.
+   * @param {string} command
+   * @param {string} id
    * @param {string} title
    * @param {() => Promise<unknown>} call
    */
-  const act = async (title, call) => {
+  const act = async (command, id, title, call) => {
+    const key = `${command} ${id}`;
+    busy.add(key);
+    commands.notifyCommandChanged();
+    panel.redraw();
     try {
       await call();
     } catch (error) {
       console.warn(`[dagstudio] ${title}:`, String(error));
       await showErrorMessage(title, errorText(error));
     } finally {
+      busy.delete(key);
+      commands.notifyCommandChanged();
       await panel.refresh();
     }
   };
@@ -86,7 +101,10 @@ function addCommands(app, panel, service, tracker) {
   commands.addCommand(CommandIDs.showExecutions, {
     label: "Show DAG Studio Executions",
     caption: "Show the list of DAG Studio executions",
-    execute: () => shell.activateById(panel.id),
+    execute: () => {
+      shell.activateById(panel.id);
+      panel.focusList();
+    },
   });
   commands.addCommand(CommandIDs.refreshExecutions, {
     label: "Refresh DAG Studio Executions",
@@ -104,7 +122,7 @@ function addCommands(app, panel, service, tracker) {
         shell.activateById(open.id);
         return;
       }
-      const tab = createExecutionTab(id, dagstudioIcon);
+      const tab = createExecutionTab(id, dagstudioIcon, service, base);
       await tracker.add(tab);
       shell.add(tab, "main");
       shell.activateById(tab.id);
@@ -117,7 +135,12 @@ function addCommands(app, panel, service, tracker) {
     execute: async (args) => {
       const id = target(args);
       if (id === null) return;
-      await act("Could not cancel the execution", () => service.cancel(id));
+      await act(
+        CommandIDs.cancelExecution,
+        id,
+        "Could not cancel the execution",
+        () => service.cancel(id),
+      );
     },
   });
   commands.addCommand(CommandIDs.retryExecution, {
@@ -127,7 +150,12 @@ function addCommands(app, panel, service, tracker) {
     execute: async (args) => {
       const id = target(args);
       if (id === null) return;
-      await act("Could not retry the execution", () => service.retry(id));
+      await act(
+        CommandIDs.retryExecution,
+        id,
+        "Could not retry the execution",
+        () => service.retry(id),
+      );
     },
   });
   commands.addCommand(CommandIDs.deleteExecution, {
@@ -137,7 +165,7 @@ function addCommands(app, panel, service, tracker) {
     execute: async (args) => {
       const id = target(args);
       if (id === null) return;
-      const name = panel.find(id)?.name || id;
+      const name = displayName(panel.find(id)?.name, id);
       const answer = await showDialog({
         title: "Delete execution?",
         body:
@@ -149,7 +177,12 @@ function addCommands(app, panel, service, tracker) {
         ],
       });
       if (!answer.button.accept) return;
-      await act("Could not delete the execution", () => service.remove(id));
+      await act(
+        CommandIDs.deleteExecution,
+        id,
+        "Could not delete the execution",
+        () => service.remove(id),
+      );
     },
   });
 }
@@ -197,12 +230,15 @@ const executionsPlugin = {
       baseUrl: base,
       service,
       commands: app.commands,
+      notify: (message) => {
+        Notification.warning(message, { autoClose: 5000 });
+      },
     });
     panel.title.icon = dagstudioIcon;
     app.shell.add(panel, "left", { rank: 600 });
     /** @type {WidgetTracker<ExecutionTab>} */
     const tracker = new WidgetTracker({ namespace: "dagstudio-execution" });
-    addCommands(app, panel, service, tracker);
+    addCommands(app, panel, service, tracker, base);
 
     for (const command of Object.values(CommandIDs)) {
       palette?.addItem({ command, category: CATEGORY });

@@ -41,9 +41,11 @@ export class ExecutionsService {
    * has that many: pages are fetched until then.
    * @param {number} wanted
    * @param {AbortSignal} [signal]
+   * @param {{ status?: string, q?: string }} [filters] only executions in
+   *   this status, or whose name, id or owner holds this text
    * @returns {Promise<{ executions: ExecutionSummary[], more: boolean }>}
    */
-  async list(wanted, signal) {
+  async list(wanted, signal, filters = {}) {
     /** @type {ExecutionSummary[]} */
     const executions = [];
     /** @type {string | null} */
@@ -51,6 +53,8 @@ export class ExecutionsService {
     do {
       /** @type {Record<string, string | number>} */
       const query = { limit: PAGE_SIZE };
+      if (filters.status) query.status = filters.status;
+      if (filters.q) query.q = filters.q;
       if (cursor !== null) query.cursor = cursor;
       const page = await this._call("GET", ["executions"], signal, query);
       executions.push(...(page?.executions ?? []));
@@ -71,6 +75,16 @@ export class ExecutionsService {
       if (error instanceof ApiError && error.status === 404) return false;
       throw error;
     }
+  }
+
+  /**
+   * The execution with its workflow and phases.
+   * @param {string} id
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<any>}
+   */
+  get(id, signal) {
+    return this._call("GET", ["executions", id], signal);
   }
 
   /**

@@ -308,6 +308,8 @@ class LiveConnection {
       this._setState("live");
     } else if (frame.type === "events") {
       this._route(frame.execution_id, frame);
+    } else if (frame.type === "deleted") {
+      this._route(frame.execution_id, frame);
     } else if (frame.type === "snapshot") {
       const execution = /** @type {Record<string, unknown>} */ (
         frame.execution ?? {}
@@ -334,7 +336,13 @@ class LiveConnection {
     // socket: in the overview frames, or inside the full stream of an
     // execution some widget on the page follows.
     const overview = this._subscribers.get(OVERVIEW);
-    if (id === OVERVIEW || !overview || frame.type !== "events") return;
+    if (id === OVERVIEW || !overview) return;
+    if (frame.type === "deleted") {
+      // Sent once per socket, whichever subscription carried it.
+      this._deliver(overview, frame);
+      return;
+    }
+    if (frame.type !== "events") return;
     const events = (Array.isArray(frame.events) ? frame.events : []).filter(
       (/** @type {Record<string, unknown>} */ event) =>
         event?.phase_id === null || event?.phase_id === undefined,

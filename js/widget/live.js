@@ -268,6 +268,12 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
    */
   function onFrame(follow, frame) {
     if (current !== follow) return;
+    if (frame.type === "deleted") {
+      forget(follow.id);
+      fail(follow, `execution ${follow.id} was deleted from the server`);
+      showMissing(follow);
+      return;
+    }
     follow.refusals = 0;
     follow.framed = true;
     /** @type {ApplyResult} */
