@@ -165,16 +165,24 @@ class Client:
         return self._object("GET", _path(execution_id))
 
     def list_page(
-        self, status: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        q: str | None = None,
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:
-        """One page of execution summaries, newest first, and the next cursor."""
-        query = {"status": status, "limit": limit, "cursor": cursor}
+        """One page of execution summaries, newest first, and the next cursor.
+
+        `q` keeps those whose name, id or owner holds it, ignoring case.
+        """
+        query = {"status": status, "limit": limit, "cursor": cursor, "q": q}
         page = self._object("GET", "executions", query=query)
         items: builtins.list[dict[str, Any]] = page["executions"]
         return items, page.get("next_cursor")
 
     def list(
-        self, status: str | None = None, limit: int = 50
+        self, status: str | None = None, limit: int = 50, *, q: str | None = None
     ) -> builtins.list[dict[str, Any]]:
         """The newest `limit` execution summaries (fewer if there are fewer).
 
@@ -182,8 +190,9 @@ class Client:
         `iter_executions` to walk all of them lazily, or `list_page` for
         one page and its cursor. A summary has `name` and `progress` (phase
         counts by status, and `total`) instead of the workflow and phases.
+        `q` filters as in `list_page`.
         """
-        return builtins.list(self.iter_executions(status, limit=limit))
+        return builtins.list(self.iter_executions(status, limit=limit, q=q))
 
     def iter_executions(
         self,
@@ -191,13 +200,17 @@ class Client:
         *,
         limit: int | None = None,
         page_size: int = 100,
+        q: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Execution summaries, newest first, fetched one page at a time as needed."""
+        """Execution summaries, newest first, fetched one page at a time as needed.
+
+        `q` filters as in `list_page`.
+        """
         cursor: str | None = None
         left = limit
         while left is None or left > 0:
             size = min(page_size, MAX_PAGE, left if left is not None else MAX_PAGE)
-            items, cursor = self.list_page(status, size, cursor)
+            items, cursor = self.list_page(status, size, cursor, q=q)
             yield from items
             if left is not None:
                 left -= len(items)

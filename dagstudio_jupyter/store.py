@@ -64,6 +64,9 @@ def _unnest(columns: str) -> str:
     return "SELECT " + ", ".join(f"unnest(?::{t}[]) AS {n}" for n, t in pairs)
 
 
+# The `q` filter of list_executions, one `_like_pattern` per column.
+_TEXT_MATCH = " OR ".join(f"{c} ILIKE ? ESCAPE '\\'" for c in ("name", "id", "owner"))
+_TEXT_MATCH = f"({_TEXT_MATCH})"
 _INSERT_EVENTS = f"INSERT INTO events {_unnest(_EVENT_COLUMNS)}"
 _INSERT_PHASES = f"INSERT INTO phases {_unnest(_PHASE_COLUMNS)}"
 _UPSERT_PHASES = f"{_INSERT_PHASES} ON CONFLICT (execution_id, id) DO UPDATE SET " + (
@@ -122,11 +125,14 @@ class DagStore(abc.ABC):
         owner: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        q: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Return a page of execution summaries, newest first, and the next cursor.
 
-        A summary has no workflow but its `name`, and `progress`: the number
-        of phases in each status, and their `total`.
+        With `q`, only executions whose name, id or owner holds `q`, ignoring
+        case; `%`, `_` and `\\` in it match themselves. A summary has no
+        workflow but its `name`, and `progress`: the number of phases in each
+        status, and their `total`.
         """
 
     @abc.abstractmethod
@@ -279,6 +285,7 @@ class DuckDBStore(DagStore):
         owner: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        q: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
@@ -287,6 +294,9 @@ class DuckDBStore(DagStore):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if q is not None:
+            where.append(_TEXT_MATCH)
+            params += [_like_pattern(q)] * _TEXT_MATCH.count("?")
         if cursor is not None:
             where.append("(created_us, id) < (?, ?)")
             params += _decode_cursor(cursor)
@@ -629,6 +639,12 @@ def _micros(stamp: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards taken literally."""
+    escaped = re.sub(r"([\\%_])", r"\\\1", text)
+    return f"%{escaped}%"
 
 
 def _encode_cursor(created_us: int, execution_id: str) -> str:

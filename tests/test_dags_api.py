@@ -13,6 +13,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from dagstudio_jupyter._state import ExecutionState
+from dagstudio_jupyter.client import Client
 
 FORMAT = "dagstudio.workflow/1"
 
@@ -117,6 +118,62 @@ async def test_executions_list_filters_by_status_and_pages(dagstudio_api: Any) -
     assert listed == list(reversed(ids))
     assert page2["next_cursor"] is None
     assert page1["executions"][0]["progress"]["total"] == 3
+
+
+async def test_executions_list_q_returns_only_matching_executions(
+    dagstudio_api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    ids = {}
+    for name in ("nightly-etl", "report", "ETL-backfill"):
+        doc = workflow({"id": "a", "kind": "noop"}, id=name)
+        _, body, _ = await dagstudio_api("POST", "executions", {"workflow": doc})
+        ids[name] = body["id"]
+    for execution_id in ids.values():
+        await wait_finished(dagstudio_api, execution_id)
+    client = Client(
+        f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
+        jp_serverapp.identity_provider.token,
+    )
+
+    _, etl, _ = await dagstudio_api("GET", "executions", q="etl")
+    _, by_id, _ = await dagstudio_api("GET", "executions", q=ids["report"][-6:])
+    _, paged, _ = await dagstudio_api("GET", "executions", q="eTl", limit=1)
+    _, failed, _ = await dagstudio_api("GET", "executions", q="etl", status="failed")
+    _, longest, _ = await dagstudio_api("GET", "executions", q="x" * 200)
+    listed = await asyncio.to_thread(client.list, q="BACKFILL")
+
+    assert [e["id"] for e in etl["executions"]] == [
+        ids["ETL-backfill"],
+        ids["nightly-etl"],
+    ]
+    assert [e["id"] for e in by_id["executions"]] == [ids["report"]]
+    assert [e["id"] for e in paged["executions"]] == [ids["ETL-backfill"]]
+    assert paged["next_cursor"] is not None
+    assert failed["executions"] == [] and longest["executions"] == []
+    assert [e["id"] for e in listed] == [ids["ETL-backfill"]]
+
+
+async def test_cancel_answers_202_or_a_truthful_409_when_cancels_race(
+    dagstudio_api: Any,
+) -> None:
+    slow = workflow({"id": "sleep", "kind": "shell", "command": "sleep 30"})
+    _, body, _ = await dagstudio_api("POST", "executions", {"workflow": slow})
+    path = f"executions/{body['id']}/cancel"
+
+    async def cancel(delay_s: float) -> Any:
+        await asyncio.sleep(delay_s)
+        return await dagstudio_api("POST", path)
+
+    answers = await asyncio.gather(*(cancel(i * 0.002) for i in range(12)))
+    final = await wait_finished(dagstudio_api, body["id"])
+
+    assert final["status"] == "cancelled"
+    assert 202 in [status for status, _, _ in answers]
+    for status, answer, _ in answers:
+        if status != 202:
+            assert status == 409, answer
+            assert "is running" not in answer["message"], answer
+            assert "is pending" not in answer["message"], answer
 
 
 async def test_cancel_stops_a_running_execution(dagstudio_api: Any) -> None:
@@ -258,6 +315,7 @@ async def test_executions_post_rejects_bad_input_with_a_json_error(
         ("executions", {"limit": "many"}, 400, "bad_request", "'limit'"),
         ("executions", {"limit": "0"}, 400, "bad_request", "'limit'"),
         ("executions", {"cursor": "garbage!"}, 400, "bad_request", "cursor"),
+        ("executions", {"q": "x" * 201}, 400, "bad_request", "'q'"),
     ],
 )
 async def test_get_rejects_bad_queries_and_unknown_ids(

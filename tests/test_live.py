@@ -123,9 +123,12 @@ def open_live(url: str, token: str | None = None, **options: Any) -> Any:
 
 
 async def frame(ws: ClientConnection, *, timeout: float = WAIT_S) -> dict[str, Any]:
-    """The next server frame that is not a ping."""
+    """The next server frame that is not a ping, within `timeout` seconds."""
+    # One deadline for the whole wait: pings alone must not keep it going.
+    deadline = time.monotonic() + timeout
     while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        left = max(deadline - time.monotonic(), 0)
+        message = json.loads(await asyncio.wait_for(ws.recv(), left))
         if message["type"] != "ping":
             return dict(message)
 
@@ -389,6 +392,100 @@ async def test_live_overview_skips_executions_of_other_users(
 
     assert others["id"] != mine["id"]
     assert [event["status"] for event in events] == ["running", "completed"]
+
+
+def deleted(execution_id: str) -> dict[str, Any]:
+    """The frame that says an execution was deleted."""
+    return {"type": "deleted", "execution_id": execution_id}
+
+
+async def until_deleted(ws: ClientConnection) -> dict[str, Any]:
+    """Skip `events` frames up to the next other frame (a `deleted` one)."""
+    while (message := await frame(ws))["type"] == "events":
+        pass
+    return message
+
+
+async def test_live_sends_deleted_to_a_subscriber_when_execution_is_deleted(
+    dagstudio_rest: DagStudioRest, dagstudio_live_url: str
+) -> None:
+    token = await dagstudio_rest.token()
+    async with open_live(dagstudio_live_url, token) as ws:
+        await frame(ws)
+        execution = await dagstudio_rest.submit()
+        await ws.send(subscribe(execution["id"]))
+        await follow(ws, execution["id"])
+        await dagstudio_rest.wait_finished(execution["id"])
+
+        code, _ = await dagstudio_rest.call("DELETE", f"executions/{execution['id']}")
+        message = await frame(ws)
+        await barrier(ws)  # fails if any frame of it follows
+
+    assert code == 204
+    assert message == deleted(execution["id"])
+
+
+async def test_live_sends_deleted_to_the_overview_once_when_also_subscribed(
+    dagstudio_rest: DagStudioRest, dagstudio_live_url: str
+) -> None:
+    token = await dagstudio_rest.token()
+    async with (
+        open_live(dagstudio_live_url, token) as overview,
+        open_live(dagstudio_live_url, token) as both,
+    ):
+        for ws in (overview, both):
+            await frame(ws)
+            await ws.send(subscribe("*"))
+            await barrier(ws)
+        execution = await dagstudio_rest.submit()
+        await both.send(subscribe(execution["id"]))
+        await follow(overview, execution["id"])
+        await follow(both, execution["id"])
+        await dagstudio_rest.wait_finished(execution["id"])
+
+        code, _ = await dagstudio_rest.call("DELETE", f"executions/{execution['id']}")
+        seen = [await until_deleted(overview), await until_deleted(both)]
+        await barrier(overview)
+        await barrier(both)  # fails on a second `deleted` frame
+
+    assert code == 204
+    assert seen == [deleted(execution["id"])] * 2
+
+
+async def test_live_sends_deleted_only_to_the_owners_overview(
+    dagstudio_rest: DagStudioRest,
+    dagstudio_live_url: str,
+    dagstudio_settings: dict[str, Any],
+) -> None:
+    manager = dagstudio_settings["dagstudio_manager"]
+    token = await dagstudio_rest.token()
+    async with (
+        open_live(dagstudio_live_url, token) as mine,
+        open_live(dagstudio_live_url, forged({}, sub="mallory")) as theirs,
+    ):
+        for ws in (mine, theirs):
+            await frame(ws)
+            await ws.send(subscribe("*"))
+            await barrier(ws)
+        my_run = await dagstudio_rest.submit()
+        their_run = await manager.submit(WORKFLOW, "mallory")
+        await dagstudio_rest.wait_finished(my_run["id"])
+        deadline = time.monotonic() + WAIT_S
+        while (await manager.load(their_run["id"]))["status"] not in TERMINAL:
+            assert time.monotonic() < deadline, "mallory's run did not finish"
+            await asyncio.sleep(0.05)
+
+        code, _ = await dagstudio_rest.call("DELETE", f"executions/{my_run['id']}")
+        await manager.delete(their_run["id"], "mallory")
+        seen = {
+            "mine": await until_deleted(mine),
+            "theirs": await until_deleted(theirs),
+        }
+        await barrier(mine)  # fails if mallory's deletion reached this user
+        await barrier(theirs)
+
+    assert code == 204
+    assert seen == {"mine": deleted(my_run["id"]), "theirs": deleted(their_run["id"])}
 
 
 @pytest.mark.parametrize(
@@ -663,22 +760,25 @@ async def test_live_releases_manager_listener_when_client_goes_away(
     dagstudio_settings: dict[str, Any],
     ending: str,
 ) -> None:
-    # No public count of listeners; the manager's list is read directly.
-    listeners = dagstudio_settings["dagstudio_manager"]._listeners
+    # No public count of listeners; the manager's lists are read directly.
+    manager = dagstudio_settings["dagstudio_manager"]
+    lists = (manager._listeners, manager._deletion_listeners)
     token = await dagstudio_rest.token()
-    before = len(listeners)
+    before = [len(listeners) for listeners in lists]
     async with open_live(dagstudio_live_url, token) as ws:
         await frame(ws)
-        during = len(listeners)
+        during = [len(listeners) for listeners in lists]
         if ending == "abort":
             ws.transport.abort()
 
     deadline = time.monotonic() + WAIT_S
-    while len(listeners) > before and time.monotonic() < deadline:
+    while [
+        len(listeners) for listeners in lists
+    ] != before and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
 
-    assert during == before + 1
-    assert len(listeners) == before
+    assert during == [count + 1 for count in before]
+    assert [len(listeners) for listeners in lists] == before
 
 
 async def test_live_closes_1009_when_frame_is_too_large(

@@ -5,6 +5,7 @@ page refresh."""
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -138,6 +139,8 @@ def test_notebook_run_shows_up_live_and_opens_its_graph_following_it(
     # Both clocks are this machine's: the row came with the live feed.
     assert seen_after_creation_ms(page, sidebar_lab, execution_id) < 1_000
     row_of(page, execution_id, "running").wait_for(timeout=10_000)
+    # Its progress moves while it runs, though it started after the page.
+    row.filter(has_text=re.compile(r"[12] / 3 phases done")).wait_for(timeout=10_000)
 
     row.locator('button[data-command="dagstudio:open-execution"]').click()
 
@@ -162,7 +165,7 @@ def test_notebook_run_shows_up_live_and_opens_its_graph_following_it(
     ).wait_for(timeout=30_000)
     assert "completed" in tab.locator(".dagstudio-execution-status").inner_text()
     row_of(page, execution_id, "completed").wait_for(timeout=10_000)
-    assert "3 / 3 phases" in row.inner_text()
+    assert "3 / 3 phases done" in row.inner_text()
     # The panel and the tab share the page's one live socket.
     live = [url for url in sockets if "/dagstudio/api/live" in url]
     assert len(live) == 1, sockets
@@ -289,3 +292,76 @@ def test_refresh_shows_the_same_list_and_reopens_the_tab(
     tab = page.locator(f"#dagstudio-execution-{first_id}")
     tab.locator("g.dagstudio-node").first.wait_for(timeout=20_000)
     assert tab.locator('g.dagstudio-node[data-status="completed"]').count() == 1
+
+
+def noop_workflow(name: str, *, fail: bool = False) -> dict[str, Any]:
+    phase: dict[str, Any] = {"id": "only", "kind": "noop"}
+    if fail:
+        phase = {"id": "only", "kind": "shell", "command": "exit 3"}
+    return {
+        "format": "dagstudio.workflow/1",
+        "id": re.sub(r"[^a-z0-9]+", "-", name.lower()),
+        "name": name,
+        "phases": [phase],
+    }
+
+
+def test_deletion_elsewhere_reaches_the_panel_and_an_open_tab(
+    sidebar_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+    lab_client = client(sidebar_lab)
+    done = lab_client.submit(noop_workflow("Deleted elsewhere"))
+    lab_client.wait(done["id"], timeout=60)
+    page.goto(sidebar_lab.page_url("lab") + "&reset")
+    show_sidebar(page)
+    page.locator(f'{PANEL}[data-connection="live"]').wait_for(timeout=20_000)
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute("
+        "'dagstudio:open-execution', { id })",
+        done["id"],
+    )
+    tab = page.locator(f"#dagstudio-execution-{done['id']}")
+    tab.locator("g.dagstudio-node").first.wait_for(timeout=20_000)
+
+    lab_client.delete(done["id"])
+
+    # Far sooner than the panel's 30 s safety poll: the live channel said so.
+    row_of(page, done["id"]).wait_for(state="detached", timeout=5_000)
+    banner = tab.locator(".dagstudio-execution-gone")
+    banner.wait_for(timeout=5_000)
+    assert "deleted" in banner.inner_text()
+    tab_title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert "not on the server" in tab_title.inner_text()
+
+
+def test_filters_find_executions_beyond_the_first_page(
+    sidebar_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+    lab_client = client(sidebar_lab)
+    needle = lab_client.submit(noop_workflow("Needle in the list", fail=True))
+    lab_client.wait(needle["id"], timeout=60)
+    hay = [lab_client.submit(noop_workflow(f"Hay {i}")) for i in range(55)]
+    for execution in hay:
+        lab_client.wait(execution["id"], timeout=60)
+    page.goto(sidebar_lab.page_url("lab") + "&reset")
+    panel = show_sidebar(page)
+    row_of(page, hay[-1]["id"]).wait_for(timeout=20_000)
+    assert row_of(page, needle["id"]).count() == 0  # past the first page
+
+    panel.locator(".dagstudio-executions-filter").fill("NEEDLE")
+
+    row_of(page, needle["id"]).wait_for(timeout=10_000)
+    assert panel.locator("li.dagstudio-execution").count() == 1
+    panel.locator(".dagstudio-executions-filter").fill("")
+    panel.locator(".dagstudio-executions-status-filter").select_option("failed")
+    row_of(page, needle["id"], "failed").wait_for(timeout=10_000)
+    # A failed row says why.
+    error = row_of(page, needle["id"]).locator(".dagstudio-execution-error")
+    assert error.inner_text().strip() != ""
+    # Without filters, "Show older" reaches it too.
+    panel.locator(".dagstudio-executions-status-filter").select_option("")
+    row_of(page, needle["id"]).wait_for(state="detached", timeout=10_000)
+    panel.locator(".dagstudio-executions-more").click()
+    row_of(page, needle["id"]).wait_for(timeout=10_000)

@@ -330,6 +330,88 @@ def test_list_executions_pages_newest_first_without_gaps_or_repeats(
     assert [i for page in pages for i in page] == [i for _, i in expected]
 
 
+def named_execution(execution_id: str, name: str, **options: Any) -> dict[str, Any]:
+    """An execution whose workflow has `name`."""
+    execution = make_execution(execution_id, **options)
+    execution["workflow"]["name"] = name
+    return execution
+
+
+def test_list_executions_q_matches_name_id_or_owner_ignoring_case(
+    store: DuckDBStore,
+) -> None:
+    rows = [
+        ("e1", "Nightly ETL", "alice"),
+        ("TRAIN-7", "model", "alice"),
+        ("e3", "report", "Etl-Bot"),
+        ("e4", "other", "bob"),
+    ]
+    for n, (execution_id, name, owner) in enumerate(rows):
+        created_at = f"2024-05-01T12:00:0{n}.000000Z"
+        store.create_execution(
+            named_execution(execution_id, name, owner=owner, created_at=created_at)
+        )
+
+    def ids(q: str) -> list[str]:
+        return [item["id"] for item in store.list_executions(q=q)[0]]
+
+    assert ids("etl") == ["e3", "e1"]
+    assert ids("train") == ["TRAIN-7"]
+    assert ids("HTLY e") == ["e1"]
+    assert ids("nothing like it") == []
+    assert ids("") == ["e4", "e3", "TRAIN-7", "e1"]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("%", ["w1"]),
+        ("50%", ["w1"]),
+        ("_", ["w3"]),
+        ("a_b", ["w3"]),
+        ("\\", ["w5"]),
+        ("k\\s", ["w5"]),
+    ],
+)
+def test_list_executions_q_matches_wildcards_literally(
+    store: DuckDBStore, q: str, expected: list[str]
+) -> None:
+    names = ["50% off", "500 off", "a_b", "axb", "back\\slash", "backslash"]
+    for n, name in enumerate(names, 1):
+        created_at = f"2024-05-01T12:00:0{n}.000000Z"
+        store.create_execution(named_execution(f"w{n}", name, created_at=created_at))
+
+    items, _ = store.list_executions(q=q)
+
+    assert [item["id"] for item in items] == expected
+
+
+def test_list_executions_q_pages_with_cursor_and_combines_with_status(
+    store: DuckDBStore,
+) -> None:
+    for n in range(12):
+        name = f"{'match' if n % 2 else 'other'} {n}"
+        created_at = f"2024-05-01T12:00:{n:02d}.000000Z"
+        store.create_execution(
+            named_execution(f"r{n:02d}", name, created_at=created_at)
+        )
+    for n in (1, 5, 6, 9):
+        store.append_events(full_run(f"r{n:02d}"))
+    store.flush()
+
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    while True:
+        items, cursor = store.list_executions(limit=2, cursor=cursor, q="MATCH")
+        pages.append([item["id"] for item in items])
+        if cursor is None:
+            break
+    completed, _ = store.list_executions(status="completed", q="match")
+
+    assert pages == [["r11", "r09"], ["r07", "r05"], ["r03", "r01"]]
+    assert [item["id"] for item in completed] == ["r09", "r05", "r01"]
+
+
 def test_list_executions_raises_value_error_when_cursor_invalid(
     store: DuckDBStore,
 ) -> None:

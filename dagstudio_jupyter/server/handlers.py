@@ -19,6 +19,7 @@ from .manager import BadRequestError, ExecutionManager, StoreUnavailableError
 
 ID = r"(?P<execution_id>[A-Za-z0-9_-]{1,64})"
 OPENAPI = Path(__file__).with_name("openapi.json")
+MAX_QUERY_TEXT = 200  # characters of the list's `q` filter
 # Domain errors and what a client sees: (HTTP status, error code).
 HTTP_ERRORS: list[tuple[type[Exception], int, str]] = [
     (InvalidWorkflowError, 400, "invalid_workflow"),
@@ -128,11 +129,17 @@ class ExecutionsHandler(DagHandler):
             # Only one's own executions are visible; another owner lists nothing.
             self.finish({"executions": [], "next_cursor": None})
             return
+        q = self.get_query_argument("q", None)
+        if q is not None and len(q) > MAX_QUERY_TEXT:
+            raise BadRequestError(
+                f"query argument 'q' must be at most {MAX_QUERY_TEXT} characters"
+            )
         executions, next_cursor = await self.manager.list_executions(
             self.user_name,
             status=status,
             limit=self.int_argument("limit", 50, 1, 500),
             cursor=self.get_query_argument("cursor", None),
+            q=q,
         )
         self.finish({"executions": executions, "next_cursor": next_cursor})
 

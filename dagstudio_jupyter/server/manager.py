@@ -19,6 +19,8 @@ from ..workflow import Workflow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Listener = Callable[[list[Event]], None]
+# Called with the execution as it was just before it was deleted.
+DeletionListener = Callable[[Mapping[str, Any]], None]
 RUN_OPTIONS: dict[str, Any] = {"max_parallel": int, "retry_backoff_s": (int, float)}
 ACTIVE = ("pending", "running", "interrupted")
 UNDER_WAY = frozenset({"pending", "queued", "running"})
@@ -58,6 +60,7 @@ class ExecutionManager:
         # Owner of each execution seen, so live fan-out needs no store read.
         self.owners: dict[str, str | None] = {}
         self._listeners: list[Listener] = []
+        self._deletion_listeners: list[DeletionListener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._store_calls: set[asyncio.Future[Any]] = set()
@@ -99,6 +102,23 @@ class ExecutionManager:
         """Stop calling `listener`; one never added is ignored."""
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    def add_deletion_listener(self, listener: DeletionListener) -> None:
+        """Call `listener` on the loop with each execution once it is deleted."""
+        self._deletion_listeners.append(listener)
+
+    def remove_deletion_listener(self, listener: DeletionListener) -> None:
+        """Stop calling `listener`; one never added is ignored."""
+        if listener in self._deletion_listeners:
+            self._deletion_listeners.remove(listener)
+
+    def _announce_deletion(self, execution: Mapping[str, Any]) -> None:
+        for listener in list(self._deletion_listeners):
+            try:
+                listener(execution)
+            except Exception:
+                log.exception("a deletion listener failed and was dropped")
+                self.remove_deletion_listener(listener)
 
     async def active_ids(self) -> list[str]:
         """Ids of stored executions that had not finished."""
@@ -155,8 +175,12 @@ class ExecutionManager:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        q: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """The user's executions, newest first, one page at a time."""
+        """The user's executions, newest first, one page at a time.
+
+        `q` keeps those whose name, id or owner holds it, ignoring case.
+        """
         store = self._store()
         try:
             return await self._call(
@@ -165,6 +189,7 @@ class ExecutionManager:
                 owner=user,
                 limit=limit,
                 cursor=cursor,
+                q=q,
             )
         except ValueError as exc:
             raise BadRequestError(str(exc)) from exc
@@ -244,9 +269,18 @@ class ExecutionManager:
         """Cancel a running execution; 409 when it has already finished."""
         execution = await self.get(execution_id, user)
         entry = self.runners.get(execution_id)
-        if entry is None or execution["status"] in EXECUTION_TERMINAL:
+        if entry is None:
+            # The runner may just have ended (a concurrent cancel) with its last
+            # events not yet committed: read the final status, not a stale one.
+            await self._call(self._store().flush)
+            execution = await self.get(execution_id, user)
+        status = execution["status"]
+        if status in EXECUTION_TERMINAL:
+            raise ConflictError(f"execution {execution_id!r} is {status}, not running")
+        if entry is None:
+            # Stored as under way, but no runner here (one being recovered).
             raise ConflictError(
-                f"execution {execution_id!r} is {execution['status']}, not running"
+                f"execution {execution_id!r} is not running on this server"
             )
         runner, task = entry
         runner.cancel()
@@ -269,14 +303,22 @@ class ExecutionManager:
         return await self.get(execution_id, user)
 
     async def delete(self, execution_id: str, user: str) -> None:
-        """Forget a finished execution; 409 while it runs."""
-        await self.get(execution_id, user)
+        """Forget a finished execution; 409 while it runs.
+
+        Deletion listeners hear of it once the store has forgotten it.
+        """
+        execution = await self.get(execution_id, user)
         if execution_id in self.runners:
             raise ConflictError(
                 f"execution {execution_id!r} is running; cancel it first"
             )
-        await self._call(self._store().delete_execution, execution_id)
+        store = self._store()
+        # Committed events are handed to live listeners before this returns,
+        # so no events frame of the execution can follow its deletion.
+        await self._call(store.flush)
+        await self._call(store.delete_execution, execution_id)
         self.owners.pop(execution_id, None)
+        self._announce_deletion(execution)
 
     async def resume(self, execution: dict[str, Any], *, reason: str) -> None:
         """Run an execution again from its stored state (retry or recovery)."""

@@ -6,7 +6,10 @@ Protocol (JSON text frames). The client authenticates with a JWT from
 `dagstudio.v1, bearer.<jwt>` (the server selects `dagstudio.v1`). The
 server answers `{"type": "ready", "user": ...}`; then the client sends
 `subscribe` (`execution_id` and `since`, or `"*"`) and `unsubscribe`, and
-the server sends `events`, `snapshot`, `ping` and `error` frames.
+the server sends `events`, `snapshot`, `deleted`, `ping` and `error` frames.
+`{"type": "deleted", "execution_id": ...}` says an execution was deleted;
+it goes once to a connection that follows that execution or the `"*"`
+overview (for the user's own executions), and nothing more of it follows.
 
 Close codes:
 
@@ -45,6 +48,8 @@ from .auth import TokenError
 from .manager import StoreUnavailableError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ..runner import Event
     from .auth import TokenAuthority
     from .manager import ExecutionManager
@@ -129,6 +134,7 @@ class LiveSession:
         self.user = claims["sub"]
         self.log.info("live connection accepted for user %s", self.user)
         self.manager.add_listener(self.on_events)
+        self.manager.add_deletion_listener(self.on_deleted)
         self.send({"type": "ready", "user": self.user})
         interval_s = float(self.handler.settings.get("dagstudio_ping_interval_s", 20))
         if interval_s > 0:
@@ -151,6 +157,7 @@ class LiveSession:
             return
         self.closed = True
         self.manager.remove_listener(self.on_events)
+        self.manager.remove_deletion_listener(self.on_deleted)
         for timer in (self._auth_timer, self._flush_timer):
             if timer is not None:
                 timer.cancel()
@@ -242,8 +249,9 @@ class LiveSession:
             if not events or len(events) > limit:
                 execution = await self.manager.get(execution_id, self.user)
         except NotFoundError:
-            self.refuse(4003, "execution not found")
-            return
+            if self.subscriptions.get(execution_id) is sub:
+                self.refuse(4003, "execution not found")
+            return  # else deleted meanwhile, and already said so
         except StoreUnavailableError as exc:
             self.send_error("store_unavailable", str(exc))
             self.subscriptions.pop(execution_id, None)
@@ -280,6 +288,23 @@ class LiveSession:
                 self._follow(sub, event)
             elif self.all_executions and event.get("phase_id") is None:
                 self._overview(execution_id, event)
+
+    def on_deleted(self, execution: Mapping[str, Any]) -> None:
+        """The manager's deletion listener: one `deleted` frame, then silence.
+
+        Only for the user's own executions, so a deletion tells nothing about
+        the executions of others.
+        """
+        if self.closed or self.user is None:
+            return
+        if not self.manager.visible(execution, self.user):
+            return
+        execution_id = execution["id"]
+        followed = self.subscriptions.pop(execution_id, None) is not None
+        self._outbox.pop(execution_id, None)
+        self._owner_lookups.pop(execution_id, None)
+        if followed or self.all_executions:
+            self.send({"type": "deleted", "execution_id": execution_id})
 
     def _follow(self, sub: Subscription, event: Event) -> None:
         if sub.loading:

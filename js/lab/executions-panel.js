@@ -81,6 +81,8 @@ export class ExecutionsPanel extends Widget {
     );
     this._text.type = "search";
     this._text.placeholder = "Name, id or owner";
+    // The server matches at most this much text.
+    this._text.maxLength = 200;
     this._text.setAttribute("aria-label", "Filter executions by text");
     this._status = /** @type {HTMLSelectElement} */ (
       element(doc, "select", "dagstudio-executions-status-filter")
