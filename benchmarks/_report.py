@@ -24,6 +24,8 @@ def figure(value: float, unit: str) -> str:
     """A value with three significant digits and its unit."""
     if not math.isfinite(value):
         return f"n/a {unit}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}"
     return f"{value:.3g} {unit}"
 
 
@@ -43,7 +45,7 @@ def report(
         ours=figure(ours, unit),
         peer=peer,
         theirs=figure(theirs, unit),
-        ratio="n/a" if not math.isfinite(ratio) else f"{ratio:.2f}",
+        ratio="n/a" if not math.isfinite(ratio) else f"{ratio:.3g}",
         better="higher" if higher_is_better else "lower",
     )
     print(line, flush=True)
