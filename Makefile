@@ -50,12 +50,17 @@ demo: install build
 test: install js-test
 	$(PY) -m pytest
 
-# Render speed against a dagre + SVG peer in headless chromium.
+# Each benchmark prints our figure, a peer's from the same run, and the ratio
+# (see benchmarks/README.md). The suite runs the quick mode of each.
+BENCHMARKS = scheduler store live recovery kernel render
+
 bench: install build
-	$(PY) benchmarks/render.py
+	@set -e; for name in $(BENCHMARKS); do \
+		echo "== benchmarks/$$name.py"; $(PY) benchmarks/$$name.py; done
 
 bench-quick: install build
-	$(PY) benchmarks/render.py --quick
+	@set -e; for name in $(BENCHMARKS); do \
+		echo "== benchmarks/$$name.py --quick"; $(PY) benchmarks/$$name.py --quick; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check dagstudio_jupyter tests benchmarks

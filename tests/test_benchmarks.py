@@ -104,3 +104,43 @@ def test_render_benchmark_prints_every_row_and_a_ratio() -> None:
             ratios.append(ratio)
     assert any(ratio != "-" for ratio in ratios), done.stdout
     assert "chromium" in done.stdout
+
+
+# -- the benchmarks against peers: their quick mode, so they cannot rot ------
+
+PEER_SCRIPTS = ("scheduler", "store", "live", "recovery", "kernel")
+REPORT_LINE = re.compile(
+    r"^(?P<case>.+?) \| ours (?P<ours>-?[\d,.e+]+|n/a) (?P<unit>.+?)"
+    r" \| (?P<peer>.+?) (?P<theirs>-?[\d,.e+]+|n/a) (?P=unit)"
+    r" \| ratio (?P<ratio>[\d.e+-]+|n/a) \((lower|higher) is better\)$"
+)
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", PEER_SCRIPTS)
+def test_benchmark_quick_mode_prints_ours_a_peer_and_their_ratio(name: str) -> None:
+    script = ROOT / "benchmarks" / f"{name}.py"
+
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        cwd=ROOT,
+    )
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    results = [line for line in lines if not line.startswith("#")]
+    assert results, done.stdout
+    for line in results:
+        match = REPORT_LINE.match(line)
+        assert match, line
+        ours, theirs = number(match["ours"]), number(match["theirs"])
+        assert ours > 0 and theirs > 0, line
+        # The ratio printed is the ratio of the two figures printed.
+        assert number(match["ratio"]) == pytest.approx(ours / theirs, rel=0.03), line
