@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Any
 
+from .errors import DagStudioError
+from .executors import Executor, ResultHandle
 from .runner import Event, Runner
 from .store import DagStore, DuckDBStore
 
 if TYPE_CHECKING:
-    from .executors import Executor
     from .widget import DagWidget
     from .workflow import Workflow
 
@@ -27,6 +29,12 @@ class Run:
     Events go to the store; the widget follows what the store commits. A
     store the run opens itself (from a path, or in memory by default) is
     closed when the run ends; `execution()` and `events()` keep answering.
+
+    With a `DaskExecutor` instance, results stay on its cluster after the
+    run and `result()` fetches them when asked; the run's thread and its
+    Dask client live on until `close()` (or the `with` block's end) releases
+    them. With `executor="dask"` the cluster is the run's own: it closes when
+    the run ends, and the results are fetched just before.
     """
 
     def __init__(
@@ -60,6 +68,10 @@ class Run:
         self._loop_ready = threading.Event()
         self._done = threading.Event()
         self._final: tuple[dict[str, Any], list[Event]] | None = None
+        self._settled = False
+        # A given executor may hold results on a cluster, kept until close().
+        self._holds_executor = isinstance(executor, Executor)
+        self._closing: asyncio.Future[None] | None = None
         if widget is not None:
             widget.follow(self)
 
@@ -85,22 +97,46 @@ class Run:
         self._loop = loop
         self._loop_ready.set()
         try:
-            loop.run_until_complete(self.runner.run())
+            loop.run_until_complete(self._drive(loop))
         except BaseException as exc:
             # Never leave the execution "running" after its thread has ended.
             log.exception("run %s stopped unexpectedly", self.id)
             if not self.runner.state.finished:
                 self.runner.finish_failed_internally(exc)
         finally:
-            self.store.flush()
+            self._settle()
             loop.close()
-            if self._owns_store:
-                # A store this run opened is closed with it, so no thread or file
-                # lock outlives the run; what it holds stays readable here.
-                execution = self.store.get_execution(self.id)
-                self._final = (execution, self.store.events_since(self.id))
-                self.store.close()
             self._done.set()
+
+    async def _drive(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._holds_executor:
+            await self.runner.run()
+            return
+        executor = self.runner.executor
+        await executor.acquire()
+        try:
+            await self.runner.run()
+            if any(isinstance(v, ResultHandle) for v in self.runner.results.values()):
+                # The run is over for everyone; its loop stays to fetch results.
+                self._closing = loop.create_future()
+                self._settle()
+                self._done.set()
+                await self._closing
+        finally:
+            await executor.release()
+
+    def _settle(self) -> None:
+        """Commit the run's events; close the store when the run opened it."""
+        if self._settled:
+            return
+        self._settled = True
+        self.store.flush()
+        if self._owns_store:
+            # A store this run opened is closed with it, so no thread or file
+            # lock outlives the run; what it holds stays readable here.
+            execution = self.store.get_execution(self.id)
+            self._final = (execution, self.store.events_since(self.id))
+            self.store.close()
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run ends (or `timeout` passes); return self.
@@ -138,16 +174,48 @@ class Run:
 
     @property
     def results(self) -> dict[str, Any]:
-        """Results of completed phases, by phase id."""
-        return self.runner.results
+        """Results of completed phases, by phase id (fetched from a cluster)."""
+        results = self.runner.results
+        if not any(isinstance(v, ResultHandle) for v in results.values()):
+            return results
+        return {phase_id: self.result(phase_id) for phase_id in list(results)}
 
     def result(self, phase_id: str) -> Any:
-        """The result of one completed phase."""
+        """The result of one completed phase, fetched if it is on a cluster."""
         self.workflow[phase_id]
         if phase_id not in self.runner.results:
             status = self.runner.state.phases[phase_id]["status"]
             raise KeyError(f"phase {phase_id!r} has no result (status {status})")
-        return self.runner.results[phase_id]
+        value = self.runner.results[phase_id]
+        if isinstance(value, ResultHandle):
+            try:
+                return value.result()
+            except DagStudioError as exc:
+                raise DagStudioError(f"phase {phase_id!r}: {exc}") from exc
+        return value
+
+    def close(self) -> None:
+        """Release results kept on a cluster and end the run's thread.
+
+        A run still going is cancelled first. Results of a `DaskExecutor` are
+        gone afterwards; other results stay readable.
+        """
+        if self._thread is None:
+            return
+        if not self._done.is_set():
+            self.cancel()
+            self._done.wait(30)
+        loop, closing = self._loop, self._closing
+        if loop is not None and closing is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed already
+                loop.call_soon_threadsafe(_settle_future, closing)
+        self._thread.join(30)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def phases(self) -> dict[str, dict[str, Any]]:
@@ -165,6 +233,11 @@ class Run:
         if self._final is not None:
             return [event for event in self._final[1] if event["seq"] > since]
         return self.store.events_since(self.id, since)
+
+
+def _settle_future(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _user_name() -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from ._kinds import PhaseFailed, run_phase_code
 from ._state import ExecutionState, utc_now
 from .errors import PhaseTimeoutError
-from .executors import Executor, make_executor
+from .executors import Executor, ResultHandle, make_executor
 from .workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ RERUN_ALL = frozenset(
 # A result larger than this, or not JSON, is not kept with its event; a server
 # restart then cannot hand it to downstream phases that have yet to run.
 MAX_KEPT_RESULT_BYTES = 64 * 1024
+# How long the keep rule may take to look at a result left on a cluster.
+KEEP_CHECK_TIMEOUT_S = 60.0
 # Errors are shown in toasts and stored with every event that carries them.
 MAX_ERROR_CHARS = 2000
 T = TypeVar("T")
@@ -45,6 +47,12 @@ class Runner:
     are kept and phases whose status is in `rerun` run again with `attempt`
     raised. With `keep_results`, JSON results up to 64 KiB travel on the
     `completed` event, so a resumed run can hand them downstream.
+
+    `results` holds what the executor returned: with the Dask executor, a
+    `ResultHandle` per phase while the value stays on the cluster (only a
+    small JSON value is fetched for the keep rule). An executor named by a
+    string is the runner's own: it is shut down when the run ends, and
+    handles are replaced by their values just before, as its cluster goes.
     """
 
     def __init__(
@@ -83,8 +91,14 @@ class Runner:
         self._executor = make_executor(executor)
         self._owns_executor = not isinstance(executor, Executor)
         self._cancel_requested = False
+        self._ended = False
         self._main: asyncio.Task[Any] | None = None
         self._order: list[str] = []
+
+    @property
+    def executor(self) -> Executor:
+        """Where python phases run."""
+        return self._executor
 
     @property
     def execution_id(self) -> str:
@@ -93,6 +107,8 @@ class Runner:
 
     def cancel(self) -> None:
         """Cancel the run; call it on the runner's loop."""
+        if self._ended:
+            return  # only results are being fetched; nothing left to cancel
         self._cancel_requested = True
         if self._main is not None:
             self._main.cancel()
@@ -124,21 +140,47 @@ class Runner:
         self._main = asyncio.current_task()
         extra: dict[str, Any] = {"reason": reason} if reason else {}
         self._event(None, "running", **extra)
+        await self._executor.acquire()
         try:
-            if self._cancel_requested:
-                raise asyncio.CancelledError
-            await self._schedule()
-        except asyncio.CancelledError:
-            if not self._cancel_requested:
-                raise
-            self._finish_cancelled()
-        except Exception as exc:
-            log.exception("execution %s stopped by an internal error", self.state.id)
-            self.finish_failed_internally(exc)
-        finally:
+            try:
+                if self._cancel_requested:
+                    raise asyncio.CancelledError
+                await self._schedule()
+            except asyncio.CancelledError:
+                if not self._cancel_requested:
+                    raise
+                self._finish_cancelled()
+            except Exception as exc:
+                log.exception(
+                    "execution %s stopped by an internal error", self.state.id
+                )
+                self.finish_failed_internally(exc)
+            self._ended = True
             if self._owns_executor:
-                self._executor.shutdown()
+                await self._fetch_handles()
+        finally:
+            try:
+                await self._executor.release()
+                if self._owns_executor:
+                    await self._executor.aclose()
+            except Exception:
+                log.exception("execution %s: the executor did not close", self.state.id)
         return self.state
+
+    async def _fetch_handles(self) -> None:
+        """Replace result handles by their values before the executor goes."""
+        for pid, value in list(self.results.items()):
+            if not isinstance(value, ResultHandle):
+                continue
+            try:
+                self.results[pid] = await value.fetch()
+            except Exception as exc:
+                log.warning(
+                    "execution %s: the result of phase %r could not be fetched: %s",
+                    self.state.id,
+                    pid,
+                    describe_exception(exc),
+                )
 
     async def _schedule(self) -> None:
         phases = self.workflow.phases
@@ -247,10 +289,28 @@ class Runner:
             if phase.kind == "notebook" and isinstance(result, dict):
                 extra["executed_path"] = result.get("executed_path")
             if self.keep_results:
-                extra.update(_kept(result))
+                extra.update(await self._kept(pid, result))
             self._event(pid, "completed", attempt, **extra)
             return True
         return False
+
+    async def _kept(self, pid: str, result: Any) -> dict[str, Any]:
+        if not isinstance(result, ResultHandle):
+            return _kept(result)
+        try:
+            kept, value = await asyncio.wait_for(
+                result.fetch_json(MAX_KEPT_RESULT_BYTES), KEEP_CHECK_TIMEOUT_S
+            )
+        except Exception as exc:
+            log.warning(
+                "execution %s: the result of phase %r could not be checked for "
+                "keeping: %s",
+                self.state.id,
+                pid,
+                describe_exception(exc),
+            )
+            return {}
+        return {"result": value} if kept else {}
 
     def _finish_cancelled(self) -> None:
         for pid, phase in self.state.phases.items():

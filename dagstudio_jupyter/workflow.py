@@ -345,7 +345,8 @@ class Workflow:
 
         Options: `widget` (a `DagWidget` to follow the run), `store` (a
         `DagStore` or a DuckDB file path; in memory by default),
-        `max_parallel`, `executor`, `retry_backoff_s`.
+        `max_parallel`, `executor` ("thread", "process", "dask" or an
+        `Executor` such as `DaskExecutor(address)`), `retry_backoff_s`.
         """
         from .kernel import Run
 

@@ -12,6 +12,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Int, List, Type, Unicode, default, validate
 
 from ..errors import StoreError
+from ..executors import EXECUTORS
 from ..store import DagStore, DuckDBStore
 from .auth import TokenAuthority, load_or_create_secret
 from .handlers import ROUTES, UnknownRouteHandler
@@ -66,7 +67,21 @@ class DagStudioApp(ExtensionApp):
     token_lifetime_s = Int(900, config=True, help="Seconds a live-channel token lives.")
     max_parallel = Int(4, config=True, help="Phases of one execution run at once.")
     executor = Enum(
-        ["thread"], "thread", config=True, help="Where python phases run: 'thread'."
+        list(EXECUTORS),
+        "thread",
+        config=True,
+        help="Where python phases run: 'thread' (a thread pool of the server), "
+        "'process' (a pool of worker processes, for CPU-bound phases; functions "
+        "must be importable) or 'dask' (a Dask cluster: see dask_address; needs "
+        "the distributed package). Shell, script and notebook phases always run "
+        "as processes of the server.",
+    )
+    dask_address = Unicode(
+        "",
+        config=True,
+        help="With executor 'dask': the scheduler address, such as "
+        "tcp://127.0.0.1:8786. Empty: a local cluster is started for the server "
+        "on the first python phase and closed with the server.",
     )
     recover = Bool(True, config=True, help="Resume running executions at start-up.")
     max_body_bytes = Int(
@@ -123,6 +138,7 @@ class DagStudioApp(ExtensionApp):
             root_dir=root_dir,
             max_parallel=self.max_parallel,
             executor=self.executor,
+            dask_address=self.dask_address,
             store_error=error,
         )
         # Jupyter's request log hides query arguments named like credentials;

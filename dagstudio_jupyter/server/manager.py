@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from .._state import EXECUTION_TERMINAL, ExecutionState
 from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
+from ..executors import Executor, make_executor
 from ..runner import RERUN_ALL, Event, Runner, new_execution_id
 from ..store import DagStore
 from ..workflow import Workflow
@@ -48,7 +49,8 @@ class ExecutionManager:
         *,
         root_dir: str | Path = ".",
         max_parallel: int = 4,
-        executor: str = "thread",
+        executor: str | Executor = "thread",
+        dask_address: str = "",
         store_error: str | None = None,
     ) -> None:
         self.store = store
@@ -56,6 +58,13 @@ class ExecutionManager:
         self.root_dir = Path(root_dir).resolve()
         self.max_parallel = max_parallel
         self.executor = executor
+        # Thread pools stay per run; a process pool or a Dask cluster is one for
+        # the server, started on first use and closed at shutdown.
+        self._shared_executor: Executor | None = None
+        if executor == "dask":
+            self._shared_executor = make_executor("dask", address=dask_address or None)
+        elif executor == "process":
+            self._shared_executor = make_executor("process")
         self.runners: dict[str, tuple[Runner, asyncio.Task[Any]]] = {}
         # Owner of each execution seen, so live fan-out needs no store read.
         self.owners: dict[str, str | None] = {}
@@ -253,7 +262,7 @@ class ExecutionManager:
             state=state,
             results=results,
             max_parallel=max_parallel or self.max_parallel,
-            executor=self.executor,
+            executor=self._shared_executor or self.executor,
             retry_backoff_s=retry_backoff_s,
             keep_results=True,
             rerun=rerun,
@@ -346,6 +355,8 @@ class ExecutionManager:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._store_calls:
             await asyncio.gather(*self._store_calls, return_exceptions=True)
+        if self._shared_executor is not None:
+            await self._shared_executor.aclose()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
