@@ -16,6 +16,8 @@ from .workflow import Phase, Workflow
 
 if TYPE_CHECKING:
     from .client import Client, ServerRun
+    from .dask_executor import DaskExecutor
+    from .executors import Executor, ProcessExecutor, ThreadExecutor
     from .kernel import Run
     from .runner import Runner
     from .store import DagStore, DuckDBStore
@@ -29,15 +31,19 @@ __all__ = [
     "DagStore",
     "DagStudioError",
     "DagWidget",
+    "DaskExecutor",
     "DuckDBStore",
+    "Executor",
     "InvalidWorkflowError",
     "NotFoundError",
     "Phase",
     "PhaseTimeoutError",
+    "ProcessExecutor",
     "Run",
     "Runner",
     "ServerRun",
     "StoreError",
+    "ThreadExecutor",
     "Workflow",
     "__version__",
 ]
@@ -45,6 +51,10 @@ __all__ = [
 _LAZY = {
     "Client": "client",
     "ServerRun": "client",
+    "DaskExecutor": "dask_executor",
+    "Executor": "executors",
+    "ProcessExecutor": "executors",
+    "ThreadExecutor": "executors",
     "DagWidget": "widget",
     "DagStore": "store",
     "DuckDBStore": "store",
@@ -54,7 +64,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    # The widget pulls in ipywidgets and the store DuckDB; load them on first use
+    # The widget pulls in ipywidgets, the store DuckDB and the Dask executor
+    # distributed; load them on first use
     # so `import dagstudio_jupyter` stays light for the server and the CLI.
     if name in _LAZY:
         import importlib
