@@ -139,6 +139,11 @@ class DaskExecutor(Executor):
     async def acquire(self) -> None:
         self._state().users += 1
 
+    async def prepare(self) -> None:
+        # Connecting (and starting a local cluster) can take seconds; done
+        # here, it is not charged to the first phases' timeouts.
+        await self.client()
+
     async def release(self) -> None:
         loop = asyncio.get_running_loop()
         with self._loops_lock:

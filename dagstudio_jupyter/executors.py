@@ -44,6 +44,14 @@ class Executor(ABC):
     async def acquire(self) -> None:  # noqa: B027 - optional hook
         """Mark the running loop as using this executor."""
 
+    async def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Get ready to run phases (connect, start workers) before any starts.
+
+        The runner calls it before the first phase, so a phase's `timeout_s`
+        counts its own run, not the executor's start-up. A failure here is
+        not final: each phase then meets it in `call` and reports it.
+        """
+
     async def release(self) -> None:  # noqa: B027 - optional hook
         """Undo one `acquire`; the last one on a loop frees what it holds there."""
 

@@ -145,6 +145,7 @@ class Runner:
             try:
                 if self._cancel_requested:
                     raise asyncio.CancelledError
+                await self._prepare_executor()
                 await self._schedule()
             except asyncio.CancelledError:
                 if not self._cancel_requested:
@@ -166,6 +167,21 @@ class Runner:
             except Exception:
                 log.exception("execution %s: the executor did not close", self.state.id)
         return self.state
+
+    async def _prepare_executor(self) -> None:
+        """Let the executor start up before python phases time their attempts."""
+        if not any(p.kind == "python" for p in self.workflow.phases.values()):
+            return
+        try:
+            await self._executor.prepare()
+        except Exception as exc:
+            # Not fatal here: each python phase meets the same failure in
+            # `call` and reports it, with its retries.
+            log.warning(
+                "execution %s: the executor is not ready: %s",
+                self.state.id,
+                describe_exception(exc),
+            )
 
     async def _fetch_handles(self) -> None:
         """Replace result handles by their values before the executor goes."""

@@ -321,6 +321,30 @@ def test_dask_executor_starts_and_closes_its_own_local_cluster() -> None:
         run.result("total")
 
 
+def test_dask_phase_timeout_does_not_count_the_cluster_start_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A cluster that takes 3 s to come up, far longer than the timeout (as
+    # worker processes do on a busy machine).
+    start_cluster = DaskExecutor._scheduler_address
+
+    def slow_start(self: DaskExecutor) -> str:
+        time.sleep(3)
+        return start_cluster(self)
+
+    monkeypatch.setattr(DaskExecutor, "_scheduler_address", slow_start)
+    executor = DaskExecutor(n_workers=1, threads_per_worker=1, processes=False)
+    wf = Workflow("w")
+    wf.add("load", load, params={"n": 4}, timeout_s=1.5)
+
+    with wf.run(executor=executor) as run:
+        status, value = run.status, run.result("load")
+    executor.shutdown()
+
+    assert status == "completed", run.error
+    assert value == [1, 2, 3, 4]
+
+
 def test_dask_executor_uses_a_given_client_and_leaves_it_open(dask_client: Any) -> None:
     executor = DaskExecutor(client=dask_client)
     wf = Workflow("w")
