@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from .auth import TokenAuthority, load_or_create_secret
 from .handlers import ROUTES, UnknownRouteHandler
 from .manager import ExecutionManager
 from .recovery import recover_executions
-from .ws import LiveHandler
+from .ws import AUDIT_LOGGER, DEFAULT_AUTH_TIMEOUT_S, LiveHandler
 
 API = "dagstudio/api"
 
@@ -90,6 +91,12 @@ class DagStudioApp(ExtensionApp):
     ping_interval_s = Float(
         20.0, config=True, help="Seconds between live-channel pings."
     )
+    auth_timeout_s = Float(
+        DEFAULT_AUTH_TIMEOUT_S,
+        config=True,
+        help="Seconds a live-channel connection may take to send its token; "
+        "closed with 4001 after.",
+    )
     owner_mode = Enum(
         ["auto", "user", "server"],
         "auto",
@@ -108,6 +115,15 @@ class DagStudioApp(ExtensionApp):
     @default("jwt_secret")
     def _default_jwt_secret(self) -> str | None:
         return os.environ.get("JWT_SECRET_KEY") or None
+
+    @validate("auth_timeout_s")
+    def _validate_auth_timeout_s(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not value > 0:
+            raise ValueError(
+                f"DagStudioApp.auth_timeout_s must be more than 0, got {value}"
+            )
+        return value
 
     @validate("max_parallel")
     def _validate_max_parallel(self, proposal: Any) -> int:
@@ -147,13 +163,32 @@ class DagStudioApp(ExtensionApp):
         web_settings = self.serverapp.web_app.settings
         scrub = web_settings.setdefault("extra_log_scrub_param_keys", [])
         scrub.extend(key for key in ("jwt", "bearer") if key not in scrub)
+        self._route_audit_log()
         self.settings.update(
             dagstudio_owner=self._owner_function(),
             dagstudio_manager=self.manager,
             dagstudio_tokens=self.tokens,
             dagstudio_max_body_bytes=self.max_body_bytes,
             dagstudio_ping_interval_s=self.ping_interval_s,
+            dagstudio_auth_timeout_s=self.auth_timeout_s,
         )
+
+    def _route_audit_log(self) -> None:
+        """Send the audit lines to the server's log unless logging says otherwise.
+
+        Jupyter's own logger does not propagate to the root logger, which has
+        no handler in a server: left alone, INFO audit lines would be lost.
+        A `dagstudio.audit` logger given handlers (for example through
+        `ServerApp.logging_config`) or another parent is left as it is.
+        """
+        audit = logging.getLogger(AUDIT_LOGGER)
+        if audit.handlers or audit.parent is not logging.root:
+            return
+        assert self.serverapp is not None
+        # The same hook-up Jupyter does for tornado's loggers.
+        audit.parent = self.serverapp.log
+        if audit.level == logging.NOTSET:
+            audit.setLevel(logging.INFO)
 
     def _owner_function(self) -> Any:
         mode = self.owner_mode

@@ -11,15 +11,25 @@ the server sends `events`, `snapshot`, `deleted`, `ping` and `error` frames.
 it goes once to a connection that follows that execution or the `"*"`
 overview (for the user's own executions), and nothing more of it follows.
 
-Close codes:
+Close codes (the constants below):
 
 - 4001: token missing, malformed, invalid or expired; no auth within
-  `auth_timeout_s`; any other message before auth; a token in the URL.
+  `DagStudioApp.auth_timeout_s`; any other message before auth; a token in
+  the URL.
 - 4003: an execution that is unknown or not visible to the user (one
   answer for both, so ids cannot be probed).
 - 4008: the client is too slow: more than `max_pending_bytes` or
   `max_pending_writes` of frames are waiting to reach it.
 - 1009: a client frame over `max_message_size` (closed by tornado).
+- HTTP 403 instead of an upgrade: an `Origin` that Jupyter's
+  `allow_origin` / `allow_origin_pat` settings do not allow.
+
+Audit: every connection that reaches `open()` gets exactly one JSON line on
+the `dagstudio.audit` logger, `live_accepted` or `live_refused` (refused
+upgrades for their `Origin` too), and a refused subscription (4003) one
+`live_forbidden` line more; see `write_audit`. `LIVE_CONNECTIONS` counts the
+accepted connections open now and `LIVE_AUTH_FAILURES` the refusals, by the
+reason keys of `REFUSALS` and of `auth.TokenError`.
 
 Known limitation: a connection stays open after its token expires; the
 token is checked once, when the connection authenticates.
@@ -31,8 +41,10 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -40,12 +52,18 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import ioloop
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.websocket import (
+    WebSocketClosedError,
+    WebSocketHandler,
+    WebSocketProtocol,
+    WebSocketProtocol13,
+)
 
 from .._json import JSONInputError, loads_strict
 from ..errors import NotFoundError
 from .auth import TokenError
 from .manager import StoreUnavailableError
+from .metrics import LIVE_AUTH_FAILURES, LIVE_CONNECTIONS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,6 +75,28 @@ if TYPE_CHECKING:
 SUBPROTOCOL = "dagstudio.v1"
 BEARER_PREFIX = "bearer."
 ALL = "*"
+AUDIT_LOGGER = "dagstudio.audit"
+CLOSE_AUTH_FAILED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_TOO_SLOW = 4008
+CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big"; tornado sends it itself
+ORIGIN_REFUSED_STATUS = 403  # an HTTP status: the upgrade never happens
+DEFAULT_AUTH_TIMEOUT_S = 5.0
+FORBIDDEN_TEXT = "execution not found"
+# Refusals that are not a bad token: reason key -> (close code, close reason).
+# A bad token is refused 4001 with `TokenError.reason` and its text. The keys
+# are the `reason` label of LIVE_AUTH_FAILURES; the texts go into the close
+# frame and the audit line. `closed_before_auth` sends no close code: the
+# client left (or broke the protocol) before it authenticated.
+REFUSALS: dict[str, tuple[int | None, str]] = {
+    "url_token": (CLOSE_AUTH_FAILED, "token in URL refused; send it in a message"),
+    "auth_timeout": (CLOSE_AUTH_FAILED, "no auth message in time"),
+    "not_auth": (CLOSE_AUTH_FAILED, "the first message must be auth"),
+    "frame_too_big": (CLOSE_TOO_BIG, "message too big"),
+    "closed_before_auth": (None, "connection closed before auth"),
+    "origin": (ORIGIN_REFUSED_STATUS, "origin not allowed"),
+}
+audit_log = logging.getLogger(AUDIT_LOGGER)
 # Query arguments that would put a credential into a URL (and so into logs).
 _CREDENTIAL_ARGUMENT = re.compile(r"token|jwt|bearer|auth", re.IGNORECASE)
 _JWT_SHAPE = re.compile(r"^eyJ[\w-]*\.[\w-]*\.[\w-]*$")
@@ -87,8 +127,13 @@ class LiveSession:
         self.log = handler.log
         self.manager: ExecutionManager = handler.settings["dagstudio_manager"]
         self.tokens: TokenAuthority = handler.settings["dagstudio_tokens"]
+        self.remote_ip: str | None = handler.request.remote_ip
         self.user: str | None = None
         self.closed = False
+        # Accepted or refused yet: each connection gets one audit line.
+        self._decided = False
+        # Counted in LIVE_CONNECTIONS (until stop()).
+        self._counted = False
         self.subscriptions: dict[str, Subscription] = {}
         self.all_executions = False
         self._outbox: dict[str, list[Event]] = {}
@@ -107,8 +152,7 @@ class LiveSession:
     def start(self, *, header_token: str | None, url_has_token: bool) -> None:
         """Authenticate from the handshake, or wait for an `auth` message."""
         if url_has_token:
-            self.log.warning("live connection refused: a credential in the URL")
-            self.refuse(4001, "token in URL refused; send it in a message")
+            self.refuse_auth("url_token")
         elif header_token is not None:
             self.authenticate(header_token)
         else:
@@ -118,21 +162,25 @@ class LiveSession:
     def _auth_timed_out(self) -> None:
         self._auth_timer = None
         if self.user is None:
-            self.refuse(4001, "no auth message in time")
+            self.refuse_auth("auth_timeout")
 
     def authenticate(self, token: Any) -> None:
         """Check the token; answer `ready` or close 4001."""
         if self._auth_timer is not None:
             self._auth_timer.cancel()
             self._auth_timer = None
+        if self.closed or self._decided:
+            return
         try:
             claims = self.tokens.verify(token if isinstance(token, str) else "")
         except TokenError as exc:
-            self.log.warning("live connection refused: %s", exc)
-            self.refuse(4001, str(exc))
+            self.refuse_auth(exc.reason, str(exc))
             return
         self.user = claims["sub"]
+        self._decided = self._counted = True
+        LIVE_CONNECTIONS.inc()
         self.log.info("live connection accepted for user %s", self.user)
+        write_audit("live_accepted", self.remote_ip, user=self.user)
         self.manager.add_listener(self.on_events)
         self.manager.add_deletion_listener(self.on_deleted)
         self.send({"type": "ready", "user": self.user})
@@ -144,7 +192,59 @@ class LiveSession:
     def _ping(self) -> None:
         self.send({"type": "ping"})
 
-    def refuse(self, code: int, reason: str) -> None:
+    def refuse_auth(self, reason: str, text: str | None = None) -> None:
+        """Refuse a connection that has not authenticated: log, count, close.
+
+        `reason` is a key of `REFUSALS` or a `TokenError.reason` (then `text`
+        is the error's text); neither ever holds the token.
+        """
+        if self.closed or self._decided:
+            return
+        code, text = REFUSALS.get(reason, (CLOSE_AUTH_FAILED, text or reason))
+        self.record_refusal(reason, text, code)
+        if code is not None:
+            self.close(code, text)
+
+    def record_refusal(self, reason: str, text: str, code: int | None) -> None:
+        """The log, audit line and metric of a refused connection, once."""
+        self._decided = True
+        self.log.warning("live connection refused: %s", text)
+        LIVE_AUTH_FAILURES.labels(reason=reason).inc()
+        write_audit("live_refused", self.remote_ip, reason=text, code=code)
+
+    def connection_closed(self, sent_code: int | None) -> None:
+        """The socket is gone; `sent_code` is the close code the server sent.
+
+        A connection that ended before it was accepted or refused is
+        recorded as refused: tornado closed it for a frame over
+        `max_message_size` (1009), or the client left or broke the protocol.
+        """
+        if not self._decided:
+            reason = (
+                "frame_too_big" if sent_code == CLOSE_TOO_BIG else "closed_before_auth"
+            )
+            code, text = REFUSALS[reason]
+            self.record_refusal(reason, text, code)
+        self.stop()
+
+    def forbid(self, execution_id: str) -> None:
+        """Close 4003 for a subscription the user may not have; audited."""
+        if self.closed:
+            return
+        self.log.warning(
+            "live subscription refused for user %s: %s", self.user, execution_id
+        )
+        write_audit(
+            "live_forbidden",
+            self.remote_ip,
+            user=self.user,
+            execution_id=execution_id,
+            reason=FORBIDDEN_TEXT,
+            code=CLOSE_FORBIDDEN,
+        )
+        self.close(CLOSE_FORBIDDEN, FORBIDDEN_TEXT)
+
+    def close(self, code: int, reason: str) -> None:
         """Stop serving and close with `code`; the reason never holds a token."""
         if self.closed:
             return
@@ -156,6 +256,9 @@ class LiveSession:
         if self.closed:
             return
         self.closed = True
+        if self._counted:
+            self._counted = False
+            LIVE_CONNECTIONS.dec()
         self.manager.remove_listener(self.on_events)
         self.manager.remove_deletion_listener(self.on_deleted)
         for timer in (self._auth_timer, self._flush_timer):
@@ -186,7 +289,7 @@ class LiveSession:
             if request is not None and kind == "auth":
                 self.authenticate(request.get("token"))
             else:
-                self.refuse(4001, "the first message must be auth")
+                self.refuse_auth("not_auth")
         elif request is None:
             self.send_error(
                 "bad_request", "a message must be a JSON object with a type"
@@ -250,7 +353,7 @@ class LiveSession:
                 execution = await self.manager.get(execution_id, self.user)
         except NotFoundError:
             if self.subscriptions.get(execution_id) is sub:
-                self.refuse(4003, "execution not found")
+                self.forbid(execution_id)
             return  # else deleted meanwhile, and already said so
         except StoreUnavailableError as exc:
             self.send_error("store_unavailable", str(exc))
@@ -374,7 +477,7 @@ class LiveSession:
                 self._pending_bytes,
                 self._pending_writes,
             )
-            self.refuse(4008, "client too slow")
+            self.close(CLOSE_TOO_SLOW, "client too slow")
             return
         data = json.dumps(frame, separators=(",", ":"), default=str)
         try:
@@ -404,6 +507,41 @@ class LiveSession:
             self.send_error("internal", "internal server error; see the server log")
 
 
+def write_audit(event: str, remote_ip: str | None, **fields: Any) -> None:
+    """Write one audit line: a JSON object on the `dagstudio.audit` logger.
+
+    The line holds `event`, `time` (ISO 8601, UTC), `remote_ip` and the
+    `fields` that are not None (`user`, `reason`, `code`, ...). Callers pass
+    no token nor any part of one. Accepted connections are logged at INFO,
+    everything refused at WARNING.
+    """
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    line: dict[str, Any] = {
+        "event": event,
+        "time": now.replace("+00:00", "Z"),
+        "remote_ip": remote_ip,
+    }
+    line.update((name, value) for name, value in fields.items() if value is not None)
+    level = logging.INFO if event == "live_accepted" else logging.WARNING
+    audit_log.log(level, "%s", json.dumps(line, separators=(",", ":")))
+
+
+class _LiveProtocol(WebSocketProtocol13):
+    """Tornado's protocol, keeping the first close code the server sent.
+
+    Tornado closes a connection itself (1009) when a frame is over
+    `max_message_size` and tells the handler nothing of it; the audit line
+    and the metric need to know.
+    """
+
+    sent_close_code: int | None = None
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if not self.server_terminated and self.sent_close_code is None:
+            self.sent_close_code = code
+        super().close(code, reason)
+
+
 def _has_credential(arguments: dict[str, list[bytes]]) -> bool:
     """Whether query arguments carry something that looks like a credential."""
     return any(
@@ -430,12 +568,12 @@ class LiveHandler(
     """`live`: the WebSocket of DESIGN.md; the JWT, not a Jupyter login, admits.
 
     `Origin` is checked as Jupyter's `allow_origin` and `allow_origin_pat`
-    say: same-origin passes, a foreign origin gets 403 before the upgrade.
-    The tunables below are class attributes so a deployment or a test can
-    change them.
+    say: same-origin passes, a foreign origin gets 403 before the upgrade
+    (and an audit line). As in Jupyter, a request that carries the Jupyter
+    token itself skips the check. The tunables below are class attributes so
+    a deployment or a test can change them.
     """
 
-    auth_timeout_s = 5.0
     flush_interval_s = 0.05
     max_backlog = 5_000
     backlog_frame_events = 500
@@ -445,6 +583,13 @@ class LiveHandler(
     session: LiveSession | None = None
     _header_token: str | None = None
     _url_has_token = False
+    _protocol: _LiveProtocol | None = None
+
+    @property
+    def auth_timeout_s(self) -> float:
+        """Seconds to authenticate before 4001 (`DagStudioApp.auth_timeout_s`)."""
+        timeout = self.settings.get("dagstudio_auth_timeout_s", DEFAULT_AUTH_TIMEOUT_S)
+        return float(timeout)
 
     @property
     def max_message_size(self) -> int:
@@ -474,6 +619,36 @@ class LiveHandler(
         """Upgrade without a Jupyter login; the JWT is checked after it."""
         await super().get(*args, **kwargs)
 
+    def check_origin(self, origin: str | None = None) -> bool:
+        """Jupyter's origin rules; a refusal is audited and counted.
+
+        Tornado asks only for requests that look cross-origin.
+        """
+        allowed = bool(super().check_origin(origin))
+        if not allowed:
+            reason = "origin"
+            code, text = REFUSALS[reason]
+            self.log.warning("live connection refused: %s", text)
+            LIVE_AUTH_FAILURES.labels(reason=reason).inc()
+            write_audit(
+                "live_refused",
+                self.request.remote_ip,
+                reason=text,
+                code=code,
+                # Cut: an unauthenticated client picks this text and its length.
+                origin=origin[:200] if origin else None,
+            )
+        return allowed
+
+    def get_websocket_protocol(self) -> WebSocketProtocol | None:
+        """Tornado's protocol, with the close code it sends kept for on_close."""
+        protocol = super().get_websocket_protocol()
+        if isinstance(protocol, WebSocketProtocol13):
+            # `params` holds the settings tornado read from this handler.
+            self._protocol = _LiveProtocol(self, False, protocol.params)
+            return self._protocol
+        return protocol
+
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         """Pick `dagstudio.v1`; keep a `bearer.<jwt>` offer, never echo it."""
         for offer in subprotocols:
@@ -497,6 +672,7 @@ class LiveHandler(
     def on_close(self) -> None:
         """Always release the session's listener, timers and tasks."""
         if self.session is not None:
-            self.session.stop()
+            sent = self._protocol.sent_close_code if self._protocol else None
+            self.session.connection_closed(sent)
         if self.ping_callback is not None:
             self.ping_callback.stop()
