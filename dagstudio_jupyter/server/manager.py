@@ -6,16 +6,18 @@ import asyncio
 import functools
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._state import EXECUTION_TERMINAL, ExecutionState
+from .._state import EXECUTION_STATUSES, EXECUTION_TERMINAL, ExecutionState
 from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
 from ..executors import Executor, make_executor
 from ..runner import RERUN_ALL, Event, Runner, new_execution_id
 from ..store import DagStore
 from ..workflow import Workflow
+from .metrics import EXECUTIONS, PHASE_DURATION
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -25,6 +27,14 @@ DeletionListener = Callable[[Mapping[str, Any]], None]
 RUN_OPTIONS: dict[str, Any] = {"max_parallel": int, "retry_backoff_s": (int, float)}
 ACTIVE = ("pending", "running", "interrupted")
 UNDER_WAY = frozenset({"pending", "queued", "running"})
+# A phase event after `running` that ends the attempt, and the status the
+# attempt is measured under: `queued` is a failed attempt about to be retried.
+ATTEMPT_ENDS = {
+    "completed": "completed",
+    "failed": "failed",
+    "queued": "failed",
+    "cancelled": "cancelled",
+}
 
 
 class StoreUnavailableError(DagStudioError):
@@ -41,6 +51,15 @@ class ExecutionManager:
     The store is blocking (DuckDB), so every call to it runs on a worker
     thread. Committed events arrive on the store's writer thread and are
     handed to listeners on the server's event loop.
+
+    Metrics: the `dagstudio_executions` gauge is counted from the store once,
+    when the manager is made, then moved by every change made here (submit,
+    the runners' execution events, delete); `dagstudio_phase_duration_seconds`
+    gets one observation when a phase attempt ends. Known limitation: both
+    follow the events as emitted, so a group of events the store fails to
+    commit (logged as an error) leaves the gauge ahead of the store until the
+    next start; an attempt under way when the server stops is never
+    observed, and its rerun after recovery is.
     """
 
     def __init__(
@@ -74,10 +93,34 @@ class ExecutionManager:
         self._unsubscribe: Callable[[], None] | None = None
         self._store_calls: set[asyncio.Future[Any]] = set()
         self.closing = False
+        # Status of each execution with a runner, as the gauge counts it.
+        self._statuses: dict[str, str] = {}
+        # When each running phase attempt started (monotonic), per execution.
+        self._attempt_starts: dict[str, dict[str, float]] = {}
+        if store is not None:
+            self._count_executions(store)
         # Python refs are imported the way a notebook in the root would import
         # them: modules beside the server's notebooks are found.
         if str(self.root_dir) not in sys.path:
             sys.path.append(str(self.root_dir))
+
+    @staticmethod
+    def _count_executions(store: DagStore) -> None:
+        """Set the executions gauge from the store, every status included.
+
+        Blocking, but done once, while the server starts and before it runs
+        anything; the gauge is then kept current without reading the store.
+        """
+        try:
+            counts = {
+                status: len(store.executions_with_status(status))
+                for status in sorted(EXECUTION_STATUSES)
+            }
+        except Exception:  # a metric must not keep the server from starting
+            log.exception("the executions gauge could not be counted from the store")
+            return
+        for status, count in counts.items():
+            EXECUTIONS.labels(status=status).set(count)
 
     def start(self) -> None:
         """Begin forwarding committed events; call on the server's loop.
@@ -220,6 +263,7 @@ class ExecutionManager:
         self._check_runnable(workflow)
         state = ExecutionState(new_execution_id(), workflow.to_dict(), owner=user)
         await self._call(store.create_execution, state.to_dict())
+        EXECUTIONS.labels(status=state.status).inc()
         self.owners[state.id] = user
         self._launch(workflow, state, {}, reason=None, **run_options)
         return state.to_dict()
@@ -269,10 +313,38 @@ class ExecutionManager:
         )
         task = asyncio.ensure_future(runner.run(reason=reason))
         self.runners[state.id] = (runner, task)
-        task.add_done_callback(lambda _: self.runners.pop(state.id, None))
+        # The gauge counts the execution under its stored status until the
+        # runner's first event moves it.
+        self._statuses[state.id] = state.status
+        task.add_done_callback(lambda _: self._runner_done(state.id))
+
+    def _runner_done(self, execution_id: str) -> None:
+        self.runners.pop(execution_id, None)
+        self._statuses.pop(execution_id, None)
+        self._attempt_starts.pop(execution_id, None)
 
     def _emit(self, event: Event) -> None:
         self._store().append_events([event])
+        self._measure(event)
+
+    def _measure(self, event: Event) -> None:
+        """Move the executions gauge; time phase attempts."""
+        execution_id, status = event["execution_id"], event["status"]
+        phase_id = event.get("phase_id")
+        if phase_id is None:
+            before = self._statuses.get(execution_id)
+            if before != status:
+                if before is not None:
+                    EXECUTIONS.labels(status=before).dec()
+                EXECUTIONS.labels(status=status).inc()
+                self._statuses[execution_id] = status
+            return
+        starts = self._attempt_starts.setdefault(execution_id, {})
+        if status == "running":
+            starts[phase_id] = time.monotonic()
+        elif status in ATTEMPT_ENDS and phase_id in starts:
+            seconds = time.monotonic() - starts.pop(phase_id)
+            PHASE_DURATION.labels(status=ATTEMPT_ENDS[status]).observe(seconds)
 
     async def cancel(self, execution_id: str, user: str) -> dict[str, Any]:
         """Cancel a running execution; 409 when it has already finished."""
@@ -325,7 +397,15 @@ class ExecutionManager:
         # Committed events are handed to live listeners before this returns,
         # so no events frame of the execution can follow its deletion.
         await self._call(store.flush)
+        # Read again: the status read above may predate the run's last events,
+        # and the gauge must lose the execution under its final status.
+        execution = await self._call(store.get_execution, execution_id)
+        if execution_id in self.runners:  # retried meanwhile
+            raise ConflictError(
+                f"execution {execution_id!r} is running; cancel it first"
+            )
         await self._call(store.delete_execution, execution_id)
+        EXECUTIONS.labels(status=execution["status"]).dec()
         self.owners.pop(execution_id, None)
         self._announce_deletion(execution)
 
