@@ -6,6 +6,7 @@ import ast
 import asyncio
 import atexit
 import contextlib
+import functools
 import hashlib
 import importlib
 import inspect
@@ -13,6 +14,7 @@ import json
 import keyword
 import os
 import re
+import resource
 import signal
 import sys
 import threading
@@ -115,7 +117,13 @@ async def run_phase_code(
     if phase.kind in ("shell", "script"):
         argv, shell = _command_line(phase)
         env = _phase_env(phase, idempotency_key, attempt)
-        output = await _run_process(argv, shell=shell, env=env, cwd=phase.cwd)
+        output = await _run_process(
+            argv,
+            shell=shell,
+            env=env,
+            cwd=phase.cwd,
+            memory_limit_mb=phase.memory_limit_mb,
+        )
         return None, output
     if phase.kind == "notebook":
         return await run_notebook(phase, idempotency_key, attempt)
@@ -146,8 +154,22 @@ def _phase_env(phase: Phase, idempotency_key: str, attempt: int) -> dict[str, st
 
 
 async def _run_process(
-    argv: list[str] | str, *, shell: bool, env: dict[str, str], cwd: str | None
+    argv: list[str] | str,
+    *,
+    shell: bool,
+    env: dict[str, str],
+    cwd: str | None,
+    memory_limit_mb: int | None = None,
 ) -> str:
+    """Run a command to its end; return the tail of its output.
+
+    With `memory_limit_mb`, the process and each child it starts may use that
+    much address space (RLIMIT_AS): past it, allocations fail and the command
+    usually exits with an out-of-memory error. Known limitation: it limits
+    virtual memory, not resident memory, so programs that reserve much more
+    than they use (a JVM, Go programs) need a limit well above their real
+    use; and it counts per process, not for the process group as a whole.
+    """
     options: dict[str, Any] = {
         "stdout": asyncio.subprocess.PIPE,
         "stderr": asyncio.subprocess.STDOUT,
@@ -155,7 +177,7 @@ async def _run_process(
         "cwd": cwd,
         # Own process group, so a timeout or cancel stops the children too.
         "start_new_session": True,
-        "preexec_fn": _die_with_parent,
+        "preexec_fn": functools.partial(_prepare_child, memory_limit_mb),
     }
     if shell:
         assert isinstance(argv, str)
@@ -177,7 +199,8 @@ async def _run_process(
             await started.wait()
         raise
     except OSError as exc:
-        raise PhaseFailed(f"cannot start {argv!r}: {exc}") from exc
+        note = _memory_note(memory_limit_mb, str(exc))
+        raise PhaseFailed(f"cannot start {argv!r}: {exc}{note}") from exc
     tail = bytearray()
     try:
         assert process.stdout is not None
@@ -193,8 +216,30 @@ async def _run_process(
     if code != 0:
         last = output.strip().splitlines()[-1:]
         detail = f": {last[0][:500]}" if last else ""
-        raise PhaseFailed(f"command exited with status {code}{detail}", output)
+        note = _memory_note(memory_limit_mb, output)
+        raise PhaseFailed(f"command exited with status {code}{detail}{note}", output)
     return output
+
+
+# Words of a process that could not get memory: Python, glibc, shells.
+_OUT_OF_MEMORY = ("MemoryError", "Cannot allocate memory", "out of memory")
+
+
+def _memory_note(limit_mb: int | None, output: str) -> str:
+    """What a failed phase's error says of its memory limit, if it has one."""
+    if limit_mb is None:
+        return ""
+    if any(words in output for words in _OUT_OF_MEMORY):
+        return f" (out of memory: the phase's memory limit is {limit_mb} MiB)"
+    return f" (the phase ran under a memory limit of {limit_mb} MiB)"
+
+
+def _prepare_child(memory_limit_mb: int | None) -> None:
+    """In the child, before the command starts: parent death, memory limit."""
+    _die_with_parent()
+    if memory_limit_mb is not None:
+        limit = memory_limit_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _decode_tail(tail: bytes | bytearray) -> str:

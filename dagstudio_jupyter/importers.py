@@ -8,11 +8,11 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import yaml
 
-from ._json import JSONInputError, loads_strict
+from ._json import JSONInputError, loads_strict, short_repr
 from .errors import InvalidWorkflowError
 from .workflow import Workflow
 
@@ -24,7 +24,11 @@ _Yaml = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _importer(fmt: str) -> Callable[[_F], _F]:
-    """Turn stray lookup and type errors on malformed input into clear errors."""
+    """Make every refusal of malformed input an `InvalidWorkflowError`.
+
+    Each importer checks the shapes it reads and names what is wrong; this
+    is the net under those checks, for a shape none of them foresaw.
+    """
 
     def wrap(func: _F) -> _F:
         @functools.wraps(func)
@@ -63,7 +67,8 @@ class _Builder:
         for end in (source, target):
             if end not in self.phases:
                 raise InvalidWorkflowError(
-                    f"{what} {source!r} -> {target!r} names unknown node {end!r}"
+                    f"{what} {short_repr(source)} -> {short_repr(target)} names "
+                    f"unknown node {short_repr(end)}"
                 )
         self.edge(source, target)
 
@@ -99,6 +104,18 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def _node_id(item: Mapping[str, Any], key: str, what: str) -> str:
+    """The id under `key` as text; ids may be strings or numbers."""
+    if key not in item:
+        raise InvalidWorkflowError(f"{what} has no {key!r}: {short_repr(dict(item))}")
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidWorkflowError(
+            f"{what} {key!r} must be a string or a number, got {short_repr(value)}"
+        )
+    return str(value)
+
+
 @_importer("dbt manifest")
 def from_dbt_manifest(data: Mapping[str, Any], id: str = "dbt") -> Workflow:
     """Build a workflow from a dbt `manifest.json` (already parsed).
@@ -120,7 +137,8 @@ def from_dbt_manifest(data: Mapping[str, Any], id: str = "dbt") -> Workflow:
         config = entry.get("config")
         if isinstance(config, Mapping) and config.get("enabled") is False:
             continue
-        kept[str(entry.get("unique_id") or key)] = entry
+        unique_id = entry.get("unique_id")
+        kept[unique_id if isinstance(unique_id, str) and unique_id else key] = entry
     builder = _Builder()
     for unique_id, entry in kept.items():
         package, kind = entry.get("package_name"), entry.get("resource_type")
@@ -129,7 +147,7 @@ def from_dbt_manifest(data: Mapping[str, Any], id: str = "dbt") -> Workflow:
     for unique_id, entry in kept.items():
         depends = _mapping(entry.get("depends_on") or {}, f"{unique_id!r} depends_on")
         for upstream in _list(depends.get("nodes") or [], f"{unique_id!r} depends_on"):
-            if upstream in kept and upstream != unique_id:
+            if isinstance(upstream, str) and upstream in kept and upstream != unique_id:
                 builder.edge(upstream, unique_id)
     metadata = data.get("metadata")
     name = None
@@ -153,12 +171,13 @@ def from_github_actions(text: str, id: str = "github-actions") -> Workflow:
         builder.node(str(job_id), _text(job.get("name")) or str(job_id))
     for job_id, job in jobs.items():
         needs = job.get("needs") or []
-        needs = [needs] if isinstance(needs, str) else _list(needs, f"{job_id!r} needs")
+        what = f"{short_repr(job_id)} needs"
+        needs = [needs] if isinstance(needs, str) else _list(needs, what)
         for need in needs:
             if not isinstance(need, str) or need not in jobs:
                 raise InvalidWorkflowError(
-                    f"job {job_id!r} needs {need!r}, which is not a job of this "
-                    "workflow"
+                    f"job {short_repr(job_id)} needs {short_repr(need)}, "
+                    "which is not a job of this workflow"
                 )
             builder.edge(need, str(job_id))
     return builder.build(id, _text(doc.get("name")))
@@ -175,14 +194,15 @@ def from_kedro_viz(data: Mapping[str, Any], id: str = "kedro") -> Workflow:
     builder = _Builder()
     for node in _list(data.get("nodes"), "kedro-viz 'nodes'"):
         node = _mapping(node, "a kedro-viz node")
-        node_id = str(node["id"])
+        node_id = _node_id(node, "id", "kedro-viz node")
         if node.get("type") == "modularPipeline":
             hierarchy.add(node_id)
             continue
         builder.node(node_id, _text(node.get("name")) or node_id, _kedro_group(node))
     for edge in _list(data.get("edges"), "kedro-viz 'edges'"):
         edge = _mapping(edge, "a kedro-viz edge")
-        source, target = str(edge["source"]), str(edge["target"])
+        source = _node_id(edge, "source", "kedro-viz edge")
+        target = _node_id(edge, "target", "kedro-viz edge")
         if source in hierarchy or target in hierarchy:
             continue
         builder.known_edge(source, target, "kedro-viz edge")
@@ -193,7 +213,9 @@ def _kedro_group(node: Mapping[str, Any]) -> str | None:
     namespace = _text(node.get("namespace"))
     if namespace:
         return namespace
-    pipelines = [p for p in node.get("modular_pipelines") or [] if isinstance(p, str)]
+    listed = node.get("modular_pipelines")
+    listed = listed if isinstance(listed, list) else []
+    pipelines = [p for p in listed if isinstance(p, str)]
     return max(pipelines, key=len) if pipelines else None
 
 
@@ -233,7 +255,8 @@ def from_cwl(text: str, id: str = "cwl") -> Workflow:
 def _cwl_steps(steps: Any) -> dict[str, Mapping[str, Any]]:
     if isinstance(steps, Mapping):
         return {
-            str(key): _mapping(step, f"CWL step {key!r}") for key, step in steps.items()
+            str(key): _mapping(step, f"CWL step {short_repr(key)}")
+            for key, step in steps.items()
         }
     found: dict[str, Mapping[str, Any]] = {}
     for step in _list(steps, "CWL 'steps'"):
@@ -260,10 +283,14 @@ def _cwl_sources(inputs: Any, step_id: str) -> Iterable[str]:
         if isinstance(item, str):
             continue  # a list of bare names has no sources
         source = _mapping(item, f"an input of CWL step {step_id!r}").get("source")
-        for value in [source] if isinstance(source, str) else source or []:
+        values = [source] if isinstance(source, str) else source
+        if values is None:
+            continue
+        for value in _list(values, f"a source of CWL step {step_id!r}"):
             if not isinstance(value, str):
                 raise InvalidWorkflowError(
-                    f"CWL step {step_id!r} has a source that is not a string: {value!r}"
+                    f"CWL step {step_id!r} has a source that is not a string: "
+                    f"{short_repr(value)}"
                 )
             yield value
 
@@ -280,14 +307,15 @@ def from_node_link(data: Mapping[str, Any], id: str = "graph") -> Workflow:
     builder = _Builder()
     for node in _list(data.get("nodes"), "node-link 'nodes'"):
         node = _mapping(node, "a node-link node")
-        if "id" not in node:
-            raise InvalidWorkflowError(f"node-link node has no 'id': {dict(node)!r}")
         label = _text(node.get("label")) or _text(node.get("name"))
-        builder.node(str(node["id"]), label, _text(node.get("group")))
+        builder.node(
+            _node_id(node, "id", "node-link node"), label, _text(node.get("group"))
+        )
     for link in _list(data.get(key), f"node-link {key!r}"):
-        link = _mapping(link, f"a node-link {key[:-1]}")
-        source, target = str(link["source"]), str(link["target"])
-        builder.known_edge(source, target, f"node-link {key[:-1]}")
+        what = f"node-link {key[:-1]}"
+        link = _mapping(link, f"a {what}")
+        source, target = _node_id(link, "source", what), _node_id(link, "target", what)
+        builder.known_edge(source, target, what)
     graph = data.get("graph")
     name = _text(graph.get("name")) if isinstance(graph, Mapping) else None
     return builder.build(id, name)
@@ -323,8 +351,15 @@ _DOT_TOKEN = re.compile(
 )
 
 
-def _dot_tokens(text: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
+class _Token(NamedTuple):
+    kind: str
+    value: str
+    # Quoted and HTML ids are never keywords: "node" is a node named node.
+    quoted: bool = False
+
+
+def _dot_tokens(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
     pos = 0
     while pos < len(text):
         match = _DOT_TOKEN.match(text, pos)
@@ -336,17 +371,18 @@ def _dot_tokens(text: str) -> list[tuple[str, str]]:
         kind = match.lastgroup or ""
         if kind == "punct" and match.group() == "<":
             end = _html_end(text, pos)
-            tokens.append(("id", text[pos + 1 : end - 1]))
+            tokens.append(_Token("id", text[pos + 1 : end - 1], quoted=True))
             pos = end
             continue
         pos = match.end()
         if kind == "quoted":
             raw = match.group()[1:-1]
-            tokens.append(("id", raw.replace('\\"', '"').replace("\\\n", "")))
+            value = raw.replace('\\"', '"').replace("\\\n", "")
+            tokens.append(_Token("id", value, quoted=True))
         elif kind == "word":
-            tokens.append(("id", match.group()))
+            tokens.append(_Token("id", match.group()))
         elif kind in ("edge", "punct"):
-            tokens.append((match.group(), match.group()))
+            tokens.append(_Token(match.group(), match.group()))
     return tokens
 
 
@@ -362,7 +398,7 @@ def _html_end(text: str, pos: int) -> int:
 class _DotParser:
     """A recursive-descent reader of the DOT statements that shape a graph."""
 
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+    def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.pos = 0
         self.builder = _Builder()
@@ -376,7 +412,7 @@ class _DotParser:
             raise InvalidWorkflowError(
                 f"DOT input ends early; expected {kind or 'more'!r}"
             )
-        found, value = self.tokens[self.pos]
+        found, value, _ = self.tokens[self.pos]
         if kind is not None and found != kind:
             raise InvalidWorkflowError(
                 f"DOT syntax error: expected {kind!r}, found {value!r}"
@@ -385,9 +421,9 @@ class _DotParser:
         return value
 
     def keyword(self, offset: int = 0) -> str:
-        if self.peek(offset) != "id":
+        if self.peek(offset) != "id" or self.tokens[self.pos + offset].quoted:
             return ""
-        return self.tokens[self.pos + offset][1].lower()
+        return self.tokens[self.pos + offset].value.lower()
 
     def parse(self) -> str | None:
         if self.keyword() == "strict":
@@ -524,8 +560,11 @@ def _read(path_or_text: str | os.PathLike[str]) -> tuple[str, str | None]:
         return path_or_text, None
     try:
         return path.read_text(encoding="utf-8"), path.name
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidWorkflowError(f"cannot read graph file {path}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        # ValueError: text that is not UTF-8, or a NUL byte in the path.
+        raise InvalidWorkflowError(
+            f"cannot read graph file {short_repr(str(path))}: {exc}"
+        ) from None
 
 
 def _workflow_id(name: str | None) -> str | None:
@@ -550,9 +589,12 @@ def _detect(text: str, name: str | None) -> str:
             )
         return fmt
     try:
-        doc = yaml.load(text, Loader=_Yaml)
-    except yaml.YAMLError:
-        doc = None
+        doc = _load_yaml(text, "YAML")
+    except InvalidWorkflowError as exc:
+        raise InvalidWorkflowError(
+            f"cannot tell the graph format of {where}: it is not JSON, DOT or "
+            f"readable YAML ({exc}); {known}"
+        ) from exc
     if isinstance(doc, Mapping):
         if doc.get("class") == "Workflow":
             return "cwl"
@@ -598,3 +640,15 @@ def _load_yaml(text: str, fmt: str) -> Any:
         return yaml.load(text, Loader=_Yaml)
     except yaml.YAMLError as exc:
         raise InvalidWorkflowError(f"{fmt} input is not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise InvalidWorkflowError(f"{fmt} input nests too deeply") from None
+    except UnicodeEncodeError as exc:  # a lone surrogate; the loader reads UTF-8
+        raise InvalidWorkflowError(
+            f"{fmt} input is not valid Unicode text at character {exc.start}"
+        ) from None
+    except ValueError as exc:
+        # Plain YAML the loader cannot turn into values: a date such as
+        # 2024-13-45, or an integer too long for Python to convert.
+        raise InvalidWorkflowError(
+            f"{fmt} input holds a value YAML cannot read: {short_repr(str(exc))}"
+        ) from None

@@ -20,6 +20,7 @@ import duckdb
 
 from ._state import EXECUTION_TERMINAL, PHASE_STATUSES, ExecutionState, SeqGapError
 from .errors import ConflictError, NotFoundError, StoreError
+from .server.metrics import STORE_COMMIT_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -33,6 +34,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# A failed commit is tried again after the first delay, doubled each time up
+# to the second: a full disk that gets space back is written to within a second.
+RETRY_DELAYS_S = (0.05, 1.0)
+# What DuckDB's message says went wrong, and how the store says it.
+_CAUSES = (
+    ("No space left on device", "the disk is full"),
+    ("Disk quota exceeded", "the disk quota is used up"),
+    ("Read-only file system", "the file system is read-only"),
+    ("Permission denied", "permission is denied"),
+    ("File too large", "the file has reached the size limit"),
+)
+# Errors after which DuckDB refuses every further call on the database
+# ("database has been invalidated"): the store must open it again.
+_FATAL = (duckdb.FatalException, duckdb.InternalException)
+# Errors of the disk or of the database as a whole, which may pass; any other
+# error of a commit (a bug) drops that group instead of blocking the store.
+_TRANSIENT = (duckdb.OperationalError, *_FATAL)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EVENT_KEYS = ("execution_id", "seq", "at", "phase_id", "status", "attempt", "error")
 _EVENT_COLUMNS = 'execution_id TEXT, seq BIGINT, "at" TEXT, phase_id TEXT, status TEXT,'
@@ -101,7 +119,8 @@ class DagStore(abc.ABC):
         """Wait until every event queued before the call is committed.
 
         Subscribers have been called for them too. Raises `TimeoutError` if
-        `timeout` seconds pass first.
+        `timeout` seconds pass first, and `StoreError` saying why when an
+        attempt to commit them fails (they stay queued and are tried again).
         """
 
     @abc.abstractmethod
@@ -153,6 +172,11 @@ class DagStore(abc.ABC):
     def close(self) -> None:
         """Commit what is queued and release the store; safe to call twice."""
 
+    @property
+    def failure(self) -> str | None:
+        """Why events cannot be committed right now (a full disk...), or None."""
+        return None
+
     def __enter__(self) -> Self:
         return self
 
@@ -171,11 +195,24 @@ class DuckDBStore(DagStore):
     Queued events are committed in groups of up to `max_batch`, at most
     `max_delay_s` after the first of them was queued, one transaction a group
     that also brings the execution and phase rows up to date. Readers and
-    subscribers see an event only once it is committed. A group that fails to
-    commit is logged with its traceback and dropped; `flush` still returns.
+    subscribers see an event only once it is committed.
 
-    Known limitation: the writer is a daemon thread, so events still queued
-    when the process exits without `close()` are lost (committed ones stay).
+    When a commit fails for a cause that may pass (a full or read-only disk,
+    an I/O error), the group stays queued and is tried again every second or
+    less until it succeeds: nothing is lost and no `seq` is skipped. Meanwhile
+    `failure` says why (logged once, as an error), `flush` raises
+    `StoreError` with that text and writes such as `create_execution` raise
+    it too; reads go on. After a fatal error DuckDB refuses the database
+    until it is opened again, which the store does by itself. A group that
+    fails for any other cause (a bug) is logged with its traceback and
+    dropped, so it cannot block the store.
+
+    Known limitations: events wait in memory while commits fail, so a long
+    outage under heavy traffic grows the server's memory. The writer is a
+    daemon thread, so events still queued when the process exits without
+    `close()` are lost (committed ones stay), and `close()` while commits
+    fail tries once more, then drops what is queued with an error in the log;
+    phases under way then run again at the next start.
     """
 
     def __init__(
@@ -190,10 +227,16 @@ class DuckDBStore(DagStore):
         self._path = os.fspath(path)
         self._max_batch = max_batch
         self._max_delay_s = max_delay_s
-        self._conn = _open(self._path)
+        conn = _open(self._path)
         # DuckDB connections are not thread-safe: _wconn is used only under
         # _write_lock, and each read takes a cursor of its own under _lock.
-        self._wconn = self._conn.cursor()
+        # Both are None only while the database is being opened again.
+        self._conn: duckdb.DuckDBPyConnection | None = conn
+        self._wconn: duckdb.DuckDBPyConnection | None = conn.cursor()
+        # Set when DuckDB invalidated the database: it must be opened again.
+        self._invalid = False
+        self._failure: str | None = None  # why commits fail now
+        self._failed_attempts = 0
         self._write_lock = threading.Lock()
         self._states: dict[str, ExecutionState] = {}  # unfinished executions
         self._lock = threading.Lock()
@@ -226,8 +269,8 @@ class DuckDBStore(DagStore):
             {**phase, "execution_id": state.id, "ordinal": ordinal}
             for ordinal, phase in enumerate(state.phases.values())
         ]
-        with self._write_lock:
-            with _transaction(self._wconn) as cur:
+        with self._write_lock, self._writing("write an execution to") as conn:
+            with _transaction(conn) as cur:
                 sql = "SELECT 1 FROM executions WHERE id = ?"
                 if cur.execute(sql, [state.id]).fetchone():
                     raise ConflictError(f"execution {state.id!r} already exists")
@@ -251,11 +294,20 @@ class DuckDBStore(DagStore):
         if threading.current_thread() is self._writer:
             raise StoreError("flush() cannot be called from a store subscriber")
         with self._cond:
-            target = self._queued
+            target, failed = self._queued, self._failed_attempts
             self._flushers += 1  # the writer stops waiting for more events
             self._cond.notify_all()
             try:
-                if not self._cond.wait_for(lambda: self._done >= target, timeout):
+                # Until done, or until the next attempt to commit fails.
+                self._cond.wait_for(
+                    lambda: self._done >= target or self._failed_attempts > failed,
+                    timeout,
+                )
+                if self._done < target and self._failure is not None:
+                    raise StoreError(
+                        f"{self._failure}; the events wait to be committed"
+                    )
+                if self._done < target:
                     raise TimeoutError(f"store {self._path!r}: flush timed out")
             finally:
                 self._flushers -= 1
@@ -347,7 +399,11 @@ class DuckDBStore(DagStore):
         return events
 
     def delete_execution(self, execution_id: str) -> None:
-        with self._write_lock, _transaction(self._wconn) as cur:
+        with (
+            self._write_lock,
+            self._writing("delete an execution from") as conn,
+            _transaction(conn) as cur,
+        ):
             sql = "SELECT status FROM executions WHERE id = ?"
             row = cur.execute(sql, [execution_id]).fetchone()
             if row is None:
@@ -383,14 +439,69 @@ class DuckDBStore(DagStore):
                 return
             self._closed = True
             self._no_readers.wait_for(lambda: self._readers == 0)
-            self._wconn.close()
-            self._conn.close()
+            self._release()
         log.info("execution store closed at %s", self._path)
+
+    @property
+    def failure(self) -> str | None:
+        return self._failure
+
+    def _release(self) -> None:
+        """Close both connections; call under `_lock` with no read under way."""
+        for conn in (self._wconn, self._conn):
+            if conn is not None:
+                # Closing checkpoints, which a full disk or a database DuckDB
+                # invalidated refuses; what was committed is in the WAL anyway.
+                with contextlib.suppress(duckdb.Error):
+                    conn.close()
+        self._wconn = self._conn = None
+
+    def _reopen(self) -> None:
+        """Open the database again after DuckDB invalidated it (under _write_lock).
+
+        Raises `StoreError` while it still cannot be opened (the disk is full).
+        """
+        with self._lock:
+            self._no_readers.wait_for(lambda: self._readers == 0)
+            if self._closed:
+                raise StoreError(f"store {self._path!r} is closed")
+            self._release()
+        conn = _open(self._path)
+        with self._lock:
+            self._conn, self._wconn = conn, conn.cursor()
+            self._invalid = False
+        self._states.clear()  # rebuilt from what the file holds
+        log.warning("execution store %s opened again after a fatal error", self._path)
+
+    @contextlib.contextmanager
+    def _writing(self, action: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The write connection, DuckDB's errors turned into a `StoreError`.
+
+        Call under `_write_lock`.
+        """
+        if self._invalid:
+            self._reopen()
+        conn = self._wconn
+        if conn is None:
+            raise StoreError(f"store {self._path!r} is closed")
+        try:
+            yield conn
+        except duckdb.Error as exc:
+            raise self._failed(action, exc) from exc
+
+    def _failed(self, action: str, exc: duckdb.Error) -> StoreError:
+        if isinstance(exc, _FATAL):
+            self._invalid = True
+        return StoreError(_failure_text(self._path, action, exc))
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._invalid:
+            with self._write_lock:
+                if self._invalid:
+                    self._reopen()
         with self._lock:
-            if self._closed:
+            if self._closed or self._conn is None:
                 raise StoreError(f"store {self._path!r} is closed")
             cur = self._conn.cursor()
             self._readers += 1
@@ -398,75 +509,128 @@ class DuckDBStore(DagStore):
             # One snapshot per read: a document is never half old, half new.
             cur.execute("BEGIN TRANSACTION")
             yield cur
+        except duckdb.Error as exc:
+            raise self._failed("read", exc) from exc
         finally:
             with self._lock:
-                cur.close()
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
                 self._readers -= 1
                 self._no_readers.notify_all()
 
     def _run_writer(self) -> None:
+        delay = RETRY_DELAYS_S[0]
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._closing)
                 if not self._queue:
                     return
                 while len(self._queue) < self._max_batch and not (
-                    self._closing or self._flushers
+                    self._closing or self._flushers or self._failure
                 ):
                     wait = self._queue[0][0] + self._max_delay_s - time.monotonic()
                     if wait <= 0 or not self._cond.wait(wait):
                         break
                 count = min(len(self._queue), self._max_batch)
                 group = [self._queue.popleft() for _ in range(count)]
+                closing, retrying = self._closing, self._failure is not None
             try:
-                committed = self._commit(group)
-            except Exception:
-                log.exception(
-                    "dropped %d event(s): commit to %s failed", count, self._path
-                )
-                committed = []
+                committed = self._commit(group, retrying)
+            except Exception as exc:
+                if closing or not _transient(exc):
+                    log.exception(
+                        "dropped %d event(s): commit to %s failed", count, self._path
+                    )
+                    committed = []
+                else:
+                    self._hold(group, exc, delay)
+                    delay = min(2 * delay, RETRY_DELAYS_S[1])
+                    continue
+            else:
+                delay = RETRY_DELAYS_S[0]
+                if retrying:
+                    log.warning(
+                        "execution store %s commits again (it had failed: %s)",
+                        self._path,
+                        self._failure,
+                    )
             if committed:
                 self._notify(committed)
             with self._cond:
+                self._failure = None
                 self._done += count
                 self._cond.notify_all()
 
-    def _commit(self, group: list[Item]) -> list[Event]:
+    def _hold(self, group: list[Item], exc: Exception, delay: float) -> None:
+        """Put a group that failed to commit back in front, and wait `delay`."""
+        with self._cond:
+            first = self._failure is None
+            self._failure = str(exc)
+            self._failed_attempts += 1
+            self._queue.extendleft(reversed(group))
+            self._cond.notify_all()  # flush() answers with the failure
+        if first:
+            log.error(
+                "%s; %d event(s) wait in memory and the commit is tried again"
+                " until it succeeds",
+                exc,
+                len(self._queue),
+            )
+        log.debug("commit to %s failed", self._path, exc_info=exc)
+        with self._cond:
+            self._cond.wait_for(lambda: self._closing, delay)
+
+    def _commit(self, group: list[Item], retrying: bool = False) -> list[Event]:
+        """Commit one group; return the events subscribers are to be given.
+
+        `retrying`: the group follows failed attempts, one of which may have
+        committed before failing (DuckDB can fail a checkpoint after a durable
+        commit). Its events found already stored are given to subscribers,
+        who never saw them.
+        """
         by_execution: dict[str, list[Item]] = {}
         for item in group:
             by_execution.setdefault(item[1]["execution_id"], []).append(item)
         accepted: list[Item] = []
+        stored: list[Item] = []
         touched: dict[str, tuple[ExecutionState, set[str]]] = {}
         with self._write_lock:
-            for execution_id, items in by_execution.items():
-                state = self._states.get(execution_id)
-                if state is None:
-                    doc = _load(self._wconn, execution_id)
-                    if doc is None:
-                        log.error(
-                            "dropped %d event(s) of unknown execution %r",
-                            len(items),
-                            execution_id,
-                        )
-                        continue
-                    state = self._states[execution_id] = ExecutionState.from_dict(doc)
-                count = len(accepted)
-                phases = _fold(state, items, accepted)
-                if len(accepted) > count:
-                    touched[execution_id] = (state, phases)
             try:
-                if accepted:
-                    with _transaction(self._wconn) as cur:
-                        _write(cur, accepted, touched)
-            except Exception:
-                for execution_id in touched:  # the cache holds the lost events
-                    del self._states[execution_id]
+                with self._writing("commit events to") as conn:
+                    for execution_id, items in by_execution.items():
+                        state = self._states.get(execution_id)
+                        if state is None:
+                            doc = _load(conn, execution_id)
+                            if doc is None:
+                                log.error(
+                                    "dropped %d event(s) of unknown execution %r",
+                                    len(items),
+                                    execution_id,
+                                )
+                                continue
+                            state = ExecutionState.from_dict(doc)
+                            self._states[execution_id] = state
+                        count = len(accepted)
+                        phases = _fold(state, items, accepted, stored)
+                        if len(accepted) > count:
+                            touched[execution_id] = (state, phases)
+                    if accepted:
+                        started = time.perf_counter()
+                        with _transaction(conn) as cur:
+                            _write(cur, accepted, touched)
+                        STORE_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            except BaseException:
+                # The cached states may hold events that were not committed:
+                # they are read again from the file on the next attempt.
+                for execution_id in by_execution:
+                    self._states.pop(execution_id, None)
                 raise
             for execution_id in by_execution:  # keep only unfinished ones
                 state = self._states.get(execution_id)
                 if state is not None and state.finished:
                     del self._states[execution_id]
-        return [event for _, event, _ in accepted]
+        given = [*stored, *accepted] if retrying and stored else accepted
+        return [event for _, event, _ in given]
 
     def _notify(self, events: list[Event]) -> None:
         with self._lock:
@@ -478,13 +642,29 @@ class DuckDBStore(DagStore):
                 log.exception("store subscriber %r failed", callback)
 
 
+def _transient(exc: BaseException) -> bool:
+    """Whether a failed commit may succeed later: worth trying again."""
+    if isinstance(exc, StoreError):  # DuckDB's error, in the store's words
+        return exc.__cause__ is None or isinstance(exc.__cause__, _TRANSIENT)
+    return False
+
+
+def _failure_text(path: str, action: str, exc: BaseException) -> str:
+    """`cannot <action> store '<path>': <cause> (<DuckDB's words>)`."""
+    text = " ".join(str(exc).split())
+    for marker, cause in _CAUSES:
+        if marker in text:
+            return f"cannot {action} store {path!r}: {cause} ({text})"
+    return f"cannot {action} store {path!r}: {text}"
+
+
 def _open(path: str) -> duckdb.DuckDBPyConnection:
     try:
         conn = duckdb.connect(path)
     except duckdb.Error as exc:
         text = str(exc)
         if "Conflicting lock" not in text:
-            raise StoreError(f"cannot open store {path!r}: {text}") from exc
+            raise StoreError(_failure_text(path, "open", exc)) from exc
         found = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", text)
         holder = f" ({found.group(1)})" if found else ""
         raise StoreError(
@@ -507,7 +687,10 @@ def _open(path: str) -> duckdb.DuckDBPyConnection:
                 cur.execute(sql, [str(SCHEMA_VERSION)])
         version = SCHEMA_VERSION if row is None else int(row[0])
     except (duckdb.Error, ValueError) as exc:
-        conn.close()
+        with contextlib.suppress(duckdb.Error):
+            conn.close()
+        if any(marker in str(exc) for marker, _ in _CAUSES):
+            raise StoreError(_failure_text(path, "open", exc)) from exc
         raise StoreError(f"{path!r} is not a usable store file: {exc}") from exc
     if version != SCHEMA_VERSION:
         conn.close()
@@ -553,8 +736,16 @@ def _checked(event: Event) -> tuple[Event, str | None]:
         raise ValueError(f"{name}: extra keys are not JSON: {exc}") from exc
 
 
-def _fold(state: ExecutionState, items: list[Item], accepted: list[Item]) -> set[str]:
-    """Apply one execution's events to its state; return the phases changed."""
+def _fold(
+    state: ExecutionState,
+    items: list[Item],
+    accepted: list[Item],
+    stored: list[Item],
+) -> set[str]:
+    """Apply one execution's events to its state; return the phases changed.
+
+    New events go to `accepted`, those already stored to `stored`.
+    """
     items.sort(key=lambda item: item[1]["seq"])
     phases: set[str] = set()
     skipped: list[int] = []
@@ -562,7 +753,8 @@ def _fold(state: ExecutionState, items: list[Item], accepted: list[Item]) -> set
         event = item[1]
         try:
             if not state.apply(event):
-                continue  # already stored: a duplicate
+                stored.append(item)  # a duplicate
+                continue
         except SeqGapError:
             skipped.append(event["seq"])
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from ._json import JSONInputError, loads_strict
+from ._json import JSONInputError, find_non_json, loads_strict, short_repr
 from .errors import InvalidWorkflowError
 
 if TYPE_CHECKING:
@@ -27,8 +28,10 @@ KINDS = ("python", "notebook", "script", "shell", "noop")
 CONTEXT_ARGS = frozenset({"idempotency_key", "attempt", "upstream", "params"})
 _PHASE_KEYS = frozenset(
     {"id", "kind", "label", "after", "params", "retries", "timeout_s"}
-    | {"ref", "path", "command", "group", "cwd", "env"}
+    | {"ref", "path", "command", "group", "cwd", "env", "memory_limit_mb"}
 )
+# 1 TiB: beyond any machine, and far inside what setrlimit takes.
+MAX_MEMORY_LIMIT_MB = 1024 * 1024
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -49,6 +52,11 @@ class Phase:
     group: str | None = None
     cwd: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Shell and script phases only: the address space (virtual memory) their
+    # process may use, in MiB. Known limitation: python phases run in the
+    # server's threads or a shared pool of worker processes and notebook phases
+    # in a kernel, where no per-phase limit can be set, so they refuse it.
+    memory_limit_mb: int | None = None
     func: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -74,6 +82,7 @@ class Phase:
             "group": self.group,
             "cwd": self.cwd,
             "env": self.env or None,
+            "memory_limit_mb": self.memory_limit_mb,
         }
         doc.update({key: value for key, value in optional.items() if value is not None})
         return doc
@@ -95,9 +104,13 @@ class Workflow:
     """
 
     def __init__(self, id: str = "workflow", name: str | None = None) -> None:
-        if not isinstance(id, str) or not id.strip():
+        if not isinstance(id, str) or not id.strip() or not _encodable(id):
             raise InvalidWorkflowError(
-                f"workflow id must be a non-empty string, got {id!r}"
+                f"workflow id must be a non-empty string, got {short_repr(id)}"
+            )
+        if name is not None and (not isinstance(name, str) or not _encodable(name)):
+            raise InvalidWorkflowError(
+                f"workflow name must be a string, got {short_repr(name)}"
             )
         self.id = id
         self.name = name or id
@@ -135,6 +148,7 @@ class Workflow:
         group: str | None = None,
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
+        memory_limit_mb: int | None = None,
     ) -> Phase:
         """Add a phase and return it.
 
@@ -143,6 +157,7 @@ class Workflow:
         upstream phases named by their ids, the phase's `params`, and
         `idempotency_key`, `attempt` and `upstream` (all upstream results).
         Without a callable, `kind` is guessed from `ref`, `path` or `command`.
+        `memory_limit_mb` caps the memory of a shell or script phase's process.
         """
         if callable(id) and func is None:
             func, id = id, getattr(id, "__name__", "")
@@ -160,11 +175,12 @@ class Workflow:
             retries=retries,
             timeout_s=timeout_s,
             ref=ref,
-            path=os.fspath(path) if path is not None else None,
+            path=os.fspath(path) if isinstance(path, os.PathLike) else path,
             command=command,
             group=group,
             cwd=cwd,
             env=dict(env or {}),
+            memory_limit_mb=memory_limit_mb,
             func=func,
         )
         _check_phase(phase, len(self.phases) + 1)
@@ -268,11 +284,19 @@ class Workflow:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Workflow:
-        """Load and validate a workflow document."""
+        """Load and validate a workflow document.
+
+        The document must hold only what standard JSON can: no NaN or
+        infinities, no lone surrogates, nesting at most `MAX_DEPTH` (100)
+        levels deep. Anything else raises `InvalidWorkflowError`.
+        """
         if not isinstance(doc, Mapping):
             raise InvalidWorkflowError(
                 f"a workflow document must be a JSON object, got {type(doc).__name__}"
             )
+        problem = find_non_json(doc)
+        if problem:
+            raise InvalidWorkflowError(f"workflow document: {problem}")
         unknown = sorted(set(doc) - {"format", "id", "name", "phases"})
         if unknown:
             raise InvalidWorkflowError(
@@ -288,13 +312,7 @@ class Workflow:
         if not isinstance(phases, list):
             raise InvalidWorkflowError("workflow 'phases' must be a list of objects")
         for number, item in enumerate(phases, start=1):
-            try:
-                options = _phase_options(item, number)
-            except RecursionError:
-                raise InvalidWorkflowError(
-                    f"phase #{number} is nested too deeply"
-                ) from None
-            workflow.add(**options)
+            workflow.add(**_phase_options(item, number))
         return workflow.validate()
 
     @classmethod
@@ -392,49 +410,78 @@ def _guess_kind(
 def _check_phase(phase: Phase, number: int) -> None:
     if not isinstance(phase.id, str) or not phase.id.strip():
         raise InvalidWorkflowError(
-            f"phase #{number}: id must be a non-empty string, got {phase.id!r}"
+            f"phase #{number}: id must be a non-empty string, "
+            f"got {short_repr(phase.id)}"
         )
-    where = f"phase {phase.id!r}"
+    where = f"phase {short_repr(phase.id)}"
     if phase.kind not in KINDS:
         raise InvalidWorkflowError(
-            f"{where} has unknown kind {phase.kind!r}; "
+            f"{where} has unknown kind {short_repr(phase.kind)}; "
             f"expected one of {', '.join(KINDS)}"
         )
     for dep in phase.after:
         if not isinstance(dep, str) or not dep:
             raise InvalidWorkflowError(
-                f"{where}: 'after' holds a non-string id {dep!r}"
+                f"{where}: 'after' holds a non-string id {short_repr(dep)}"
             )
     if phase.id in phase.after:
         raise InvalidWorkflowError(
             f"{where} depends on itself, a cycle: {phase.id!r} -> {phase.id!r}"
         )
-    if phase.label is not None and not isinstance(phase.label, str):
-        raise InvalidWorkflowError(f"{where}: label must be a string")
-    for name, text in [("id", phase.id), ("label", phase.label or "")]:
-        if not _encodable(text):
-            raise InvalidWorkflowError(f"{where}: {name} is not valid Unicode text")
+    _check_text_fields(phase, where)
     bad_env = [k for k, v in phase.env.items() if not isinstance(v, str)]
     if bad_env:
         raise InvalidWorkflowError(
-            f"{where}: env values must be strings; {bad_env} are not"
+            f"{where}: env values must be strings; {short_repr(bad_env)} are not"
         )
     if isinstance(phase.retries, bool) or not isinstance(phase.retries, int):
         raise InvalidWorkflowError(f"{where}: retries must be a whole number")
     if phase.retries < 0:
         raise InvalidWorkflowError(
-            f"{where}: retries must be 0 or more, got {phase.retries}"
+            f"{where}: retries must be 0 or more, got {short_repr(phase.retries)}"
         )
-    if phase.timeout_s is not None and (
-        isinstance(phase.timeout_s, bool)
-        or not isinstance(phase.timeout_s, (int, float))
-        or not phase.timeout_s > 0
-    ):
+    if phase.timeout_s is not None and not _positive_seconds(phase.timeout_s):
         raise InvalidWorkflowError(
             f"{where}: timeout_s must be a positive number of seconds, "
-            f"got {phase.timeout_s!r}"
+            f"got {short_repr(phase.timeout_s)}"
         )
+    _check_memory_limit(phase, where)
     _check_kind_fields(phase, where)
+
+
+def _check_text_fields(phase: Phase, where: str) -> None:
+    texts = {
+        "id": phase.id,
+        "label": phase.label,
+        "ref": phase.ref,
+        "path": phase.path,
+        "group": phase.group,
+        "cwd": phase.cwd,
+    }
+    for name, text in texts.items():
+        if text is not None and not isinstance(text, str):
+            raise InvalidWorkflowError(
+                f"{where}: {name} must be a string, got {short_repr(text)}"
+            )
+        if text is not None and not _encodable(text):
+            raise InvalidWorkflowError(f"{where}: {name} is not valid Unicode text")
+    command = phase.command
+    parts = command if isinstance(command, list) else [command]
+    if command is not None and not all(isinstance(part, str) for part in parts):
+        raise InvalidWorkflowError(
+            f"{where}: 'command' must be a string or a list of strings, "
+            f"got {short_repr(command)}"
+        )
+
+
+def _positive_seconds(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        # Infinity, or an integer past float range, breaks timers in the runner.
+        return value > 0 and math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_kind_fields(phase: Phase, where: str) -> None:
@@ -442,10 +489,10 @@ def _check_kind_fields(phase: Phase, where: str) -> None:
     if phase.kind == "python" and phase.func is None and bad_ref:
         raise InvalidWorkflowError(
             f"{where}: a python phase needs a callable or a 'ref' like "
-            f"'package.module:function', got {phase.ref!r}"
+            f"'package.module:function', got {short_repr(phase.ref)}"
         )
     if phase.kind == "python" and phase.func is not None and not callable(phase.func):
-        raise InvalidWorkflowError(f"{where}: {phase.func!r} is not callable")
+        raise InvalidWorkflowError(f"{where}: {short_repr(phase.func)} is not callable")
     if phase.kind in ("notebook", "script") and not phase.path:
         raise InvalidWorkflowError(f"{where}: a {phase.kind} phase needs a 'path'")
     if phase.kind == "shell":
@@ -487,12 +534,13 @@ def _check_signature(phase: Phase) -> None:
 def _phase_options(item: Any, number: int) -> dict[str, Any]:
     if not isinstance(item, Mapping):
         raise InvalidWorkflowError(
-            f"phase #{number} must be a JSON object, got {item!r}"
+            f"phase #{number} must be a JSON object, got {short_repr(item)}"
         )
     unknown = sorted(set(item) - _PHASE_KEYS)
     if unknown:
         raise InvalidWorkflowError(
-            f"phase #{number} ({item.get('id')!r}) has unknown field(s) {unknown}"
+            f"phase #{number} ({short_repr(item.get('id'))}) has unknown "
+            f"field(s) {short_repr(unknown)}"
         )
     if "id" not in item:
         raise InvalidWorkflowError(f"phase #{number} has no 'id'")
@@ -500,15 +548,38 @@ def _phase_options(item: Any, number: int) -> dict[str, Any]:
     after = options.get("after", [])
     if not isinstance(after, list):
         raise InvalidWorkflowError(
-            f"phase {item['id']!r}: 'after' must be a list of phase ids, got {after!r}"
+            f"phase {short_repr(item['id'])}: 'after' must be a list of phase ids, "
+            f"got {short_repr(after)}"
         )
     for key, kind in (("params", dict), ("env", dict)):
         if key in options and not isinstance(options[key], kind):
             raise InvalidWorkflowError(
-                f"phase {item['id']!r}: {key!r} must be an object"
+                f"phase {short_repr(item['id'])}: {key!r} must be an object"
             )
     options.setdefault("kind", "noop")
     return options
+
+
+def _check_memory_limit(phase: Phase, where: str) -> None:
+    limit = phase.memory_limit_mb
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidWorkflowError(
+            f"{where}: memory_limit_mb must be a whole number of MiB, 1 or more,"
+            f" got {short_repr(limit)}"
+        )
+    if limit > MAX_MEMORY_LIMIT_MB:
+        raise InvalidWorkflowError(
+            f"{where}: memory_limit_mb must be at most {MAX_MEMORY_LIMIT_MB},"
+            f" got {limit}"
+        )
+    if phase.kind not in ("shell", "script"):
+        raise InvalidWorkflowError(
+            f"{where}: memory_limit_mb applies to shell and script phases only;"
+            f" a {phase.kind} phase runs where no limit of its own can be set"
+            " (the server's threads, a shared worker pool or a kernel)"
+        )
 
 
 def importable_ref(func: Callable[..., Any]) -> str | None:

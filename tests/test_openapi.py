@@ -41,8 +41,13 @@ def schema_for(name: str) -> dict[str, Any]:
     def convert(node: Any) -> Any:
         if isinstance(node, dict):
             node = {k: convert(v) for k, v in node.items()}
-            if node.pop("nullable", False) and "type" in node:
-                node["type"] = [node["type"], "null"]
+            if node.pop("nullable", False):
+                if "type" in node:
+                    node["type"] = [node["type"], "null"]
+                    if "enum" in node:
+                        node["enum"] = [*node["enum"], None]
+                else:
+                    node = {"anyOf": [node, {"type": "null"}]}
             if node.get("exclusiveMinimum") is True:
                 node["exclusiveMinimum"] = node.pop("minimum")
             if "$ref" in node:
@@ -60,6 +65,28 @@ def test_openapi_documents_every_served_route_and_nothing_else() -> None:
     served = served_routes() - {("/openapi.json", "get")}
 
     assert documented_routes() == served
+
+
+def test_openapi_links_name_documented_operations_and_their_parameters() -> None:
+    operations = {
+        op["operationId"]: (path, op)
+        for path, item in DOC["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    }
+    links = [
+        link
+        for item in DOC["paths"].values()
+        for method, op in item.items()
+        if method in METHODS
+        for response in op["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+
+    assert links
+    for link in links:
+        path, _ = operations[link["operationId"]]
+        assert set(link["parameters"]) == set(re.findall(r"{(\w+)}", path)), link
 
 
 def test_openapi_every_operation_documents_its_error_body() -> None:

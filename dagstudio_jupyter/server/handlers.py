@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,13 @@ from tornado import web
 
 from .._json import JSONInputError, loads_strict
 from .._state import EXECUTION_STATUSES
-from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
+from ..errors import (
+    ConflictError,
+    DagStudioError,
+    InvalidWorkflowError,
+    NotFoundError,
+    StoreError,
+)
 from .manager import BadRequestError, ExecutionManager, StoreUnavailableError
 
 ID = r"(?P<execution_id>[A-Za-z0-9_-]{1,64})"
@@ -27,6 +34,8 @@ HTTP_ERRORS: list[tuple[type[Exception], int, str]] = [
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (StoreUnavailableError, 503, "store_unavailable"),
+    # A store that cannot write now (a full disk, say): the message names why.
+    (StoreError, 503, "store_unavailable"),
 ]
 
 
@@ -70,6 +79,16 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):
             raise BadRequestError(f"query argument {name!r} must be {low} to {high}")
         return value
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this handler answers, for the `Allow` header of a 405."""
+        return [
+            method
+            for method in cls.SUPPORTED_METHODS
+            if getattr(cls, method.lower(), None)
+            is not getattr(web.RequestHandler, method.lower(), None)
+        ]
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, DagStudioError):
             self.log.warning(
@@ -95,6 +114,13 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):
                 message = exc.log_message or exc.reason or self._reason
             elif status_code < 500:
                 code, message = _HTTP_CODES.get(status_code, "error"), self._reason
+        if status_code == 405:
+            # RFC 9110: a 405 names the methods the resource does support.
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
+            message = (
+                f"{self.request.method} is not allowed here; "
+                f"use {', '.join(self.allowed_methods())}"
+            )
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": code, "message": message}))
@@ -112,6 +138,26 @@ _HTTP_CODES = {
 }
 
 
+def refuse_nul_paths(workflow: Any) -> None:
+    """Refuse a phase `path` or `cwd` holding a NUL, which no file name can.
+
+    Checked here, before the paths are resolved against the server's root,
+    where a NUL would raise an unexpected error. Other shapes are left to the
+    workflow's own validation.
+    """
+    phases = workflow.get("phases") if isinstance(workflow, dict) else None
+    for phase in phases if isinstance(phases, list) else []:
+        if not isinstance(phase, dict):
+            continue
+        for field in ("path", "cwd"):
+            value = phase.get(field)
+            if isinstance(value, str) and "\x00" in value:
+                raise InvalidWorkflowError(
+                    f"phase {reprlib.repr(phase.get('id'))}: {field} "
+                    f"{reprlib.repr(value)} holds a NUL character"
+                )
+
+
 class ExecutionsHandler(DagHandler):
     """`executions`: list the user's executions, or start one."""
 
@@ -124,20 +170,24 @@ class ExecutionsHandler(DagHandler):
             raise BadRequestError(
                 f"unknown status {status!r}; expected one of {expected}"
             )
-        owner = self.get_query_argument("owner", None)
-        if owner is not None and owner != self.user_name:
-            # Only one's own executions are visible; another owner lists nothing.
-            self.finish({"executions": [], "next_cursor": None})
-            return
         q = self.get_query_argument("q", None)
         if q is not None and len(q) > MAX_QUERY_TEXT:
             raise BadRequestError(
                 f"query argument 'q' must be at most {MAX_QUERY_TEXT} characters"
             )
+        limit = self.int_argument("limit", 50, 1, 500)
+        # Checked before the owner, so a bad argument is a 400 whoever is asked for.
+        owner = self.get_query_argument("owner", None)
+        if owner is not None and owner != self.user_name:
+            # Only one's own executions are visible; another owner lists nothing.
+            # Known limitation: a bad cursor goes unnoticed here, as it is only
+            # read by the store.
+            self.finish({"executions": [], "next_cursor": None})
+            return
         executions, next_cursor = await self.manager.list_executions(
             self.user_name,
             status=status,
-            limit=self.int_argument("limit", 50, 1, 500),
+            limit=limit,
             cursor=self.get_query_argument("cursor", None),
             q=q,
         )
@@ -153,9 +203,15 @@ class ExecutionsHandler(DagHandler):
                 'body must be {"workflow": {...}, "options": {...}}'
                 + (f"; unknown field(s) {unknown}" if unknown else "")
             )
-        execution = await self.manager.submit(
-            body["workflow"], self.user_name, body.get("options")
-        )
+        refuse_nul_paths(body["workflow"])
+        options = body.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise BadRequestError(
+                f"'options' must be a JSON object, got {type(options).__name__}"
+            )
+        # An option given as null takes its default, as one left out does.
+        options = {k: v for k, v in (options or {}).items() if v is not None}
+        execution = await self.manager.submit(body["workflow"], self.user_name, options)
         self.set_status(201)
         self.set_header(
             "Location",
