@@ -209,6 +209,25 @@ class DagServer:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
+def server_command(port: int, root_dir: Path, *options: str) -> list[str]:
+    """The command line of a `jupyter server` on 127.0.0.1:`port` alone."""
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "server",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root_dir}",
+        *options,
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
+
+
 def start_server(
     home: Path,
     *,
@@ -243,21 +262,9 @@ def start_server(
     _write_config(Path(env["JUPYTER_CONFIG_DIR"]), store_path, config or {})
     root_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root_dir}",
-    ]
+    command = server_command(port, root_dir)
     if debug:
         command.append("--debug")
-    if os.geteuid() == 0:
-        command.append("--allow-root")
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,

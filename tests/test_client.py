@@ -42,7 +42,7 @@ from dagstudio_jupyter.errors import (
 from dagstudio_jupyter.workflow import Workflow
 
 from ._lab import free_port, isolated_env
-from ._server import record_log, record_secret
+from ._server import record_log, record_secret, server_command
 
 FORMAT = "dagstudio.workflow/1"
 BASE_URL = "/user/tester/"
@@ -107,20 +107,7 @@ def running_server(home: Path) -> Iterator[JupyterServer]:
     config_file = Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json"
     config_file.write_text(json.dumps(config))
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root}",
-        f"--ServerApp.base_url={BASE_URL}",
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
+    command = server_command(port, root, f"--ServerApp.base_url={BASE_URL}")
     log_path = home / "server.log"
     record_log(log_path)
     with open(log_path, "wb") as log:

@@ -42,6 +42,7 @@ from ._server import (
     _write_config,
     record_log,
     record_secret,
+    server_command,
     start_server,
 )
 
@@ -374,19 +375,7 @@ def _start_without_store(scene: Scene) -> DagServer:
     env["JWT_SECRET_KEY"] = secret
     _write_config(Path(env["JUPYTER_CONFIG_DIR"]), scene.store, scene.config)
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "server",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={scene.root}",
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
+    command = server_command(port, scene.root)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             command,
