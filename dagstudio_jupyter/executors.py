@@ -8,9 +8,10 @@ import functools
 import inspect
 import multiprocessing
 import pickle
+import queue
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ._kinds import PhaseFailed
@@ -92,34 +93,95 @@ class ResultHandle(ABC):
 
 
 class ThreadExecutor(Executor):
-    """Runs plain functions in a thread pool and coroutines on the running loop.
+    """Runs plain functions in daemon threads and coroutines on the running loop.
 
     Known limitation: Python cannot stop a thread, so a timed-out or cancelled
     plain function keeps running in its thread until it returns; the runner
-    has already moved on and ignores its result. Threads start only when
-    needed; the generous cap keeps such stuck threads from starving phases
-    that come after them (the runner's own limit is `max_parallel`).
+    has already moved on and ignores its result. The threads are daemons, so
+    such a function does not keep the server or kernel from exiting. Threads
+    start only when needed; the generous cap keeps stuck threads from
+    starving phases that come after them (the runner's own limit is
+    `max_parallel`).
     """
 
     def __init__(self, max_workers: int = 256) -> None:
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="dagstudio-phase"
-        )
+        self._pool = _DaemonThreadPool(max_workers, "dagstudio-phase")
 
     async def call(self, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         if inspect.iscoroutinefunction(func):
             return await func(**kwargs)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._pool, functools.partial(func, **kwargs)
-        )
+        future = self._pool.submit(functools.partial(func, **kwargs))
+        result = await asyncio.wrap_future(future)
         if inspect.isawaitable(result):
             return await result
         return result
 
     def shutdown(self) -> None:
         # Do not wait: a thread stuck past its timeout must not hold up the run.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
+
+
+class _DaemonThreadPool:
+    """A thread pool whose threads are daemons.
+
+    The standard pool's threads are joined when the interpreter exits, so
+    one phase stuck past its timeout would keep a stopped server alive
+    until the function returned, which may be never.
+    """
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._max_workers = max_workers
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0  # threads waiting for work that no submit has claimed
+        self._closed = False
+
+    def submit(self, call: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the thread executor has been shut down")
+            if self._idle:
+                self._idle -= 1
+            elif self._threads < self._max_workers:
+                self._threads += 1
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{self._threads}", daemon=True
+                )
+                thread.start()
+            self._queue.put((future, call))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, call = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(call())
+                except BaseException as exc:  # handed to the awaiting phase
+                    future.set_exception(exc)
+            del item, future, call  # drop the result before waiting again
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            threads = self._threads
+        while True:  # cancel what no thread has started
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in range(threads):
+            self._queue.put(None)
 
 
 class ProcessExecutor(Executor):

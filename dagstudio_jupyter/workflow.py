@@ -429,11 +429,7 @@ def _check_phase(phase: Phase, number: int) -> None:
             f"{where} depends on itself, a cycle: {phase.id!r} -> {phase.id!r}"
         )
     _check_text_fields(phase, where)
-    bad_env = [k for k, v in phase.env.items() if not isinstance(v, str)]
-    if bad_env:
-        raise InvalidWorkflowError(
-            f"{where}: env values must be strings; {short_repr(bad_env)} are not"
-        )
+    _check_env(phase, where)
     if isinstance(phase.retries, bool) or not isinstance(phase.retries, int):
         raise InvalidWorkflowError(f"{where}: retries must be a whole number")
     if phase.retries < 0:
@@ -472,6 +468,32 @@ def _check_text_fields(phase: Phase, where: str) -> None:
             f"{where}: 'command' must be a string or a list of strings, "
             f"got {short_repr(command)}"
         )
+    if command is not None and any("\0" in part for part in parts):
+        raise InvalidWorkflowError(f"{where}: 'command' must not hold NUL")
+    for name in ("path", "cwd"):
+        text = texts[name]
+        if isinstance(text, str) and "\0" in text:
+            raise InvalidWorkflowError(f"{where}: {name} must not hold NUL")
+
+
+def _check_env(phase: Phase, where: str) -> None:
+    bad_env = [k for k, v in phase.env.items() if not isinstance(v, str)]
+    if bad_env:
+        raise InvalidWorkflowError(
+            f"{where}: env values must be strings; {short_repr(bad_env)} are not"
+        )
+    # The operating system takes neither '=' in a name nor NUL anywhere; the
+    # process would only fail when the phase starts, long after the submit.
+    bad_names = [
+        k for k in phase.env if not isinstance(k, str) or not k or "=" in k or "\0" in k
+    ]
+    if bad_names:
+        raise InvalidWorkflowError(
+            f"{where}: env names must be non-empty strings with no '=' or NUL; "
+            f"{short_repr(bad_names)} do not"
+        )
+    if any("\0" in value for value in phase.env.values()):
+        raise InvalidWorkflowError(f"{where}: env values must not hold NUL")
 
 
 def _positive_seconds(value: Any) -> bool:
@@ -556,6 +578,13 @@ def _phase_options(item: Any, number: int) -> dict[str, Any]:
             raise InvalidWorkflowError(
                 f"phase {short_repr(item['id'])}: {key!r} must be an object"
             )
+    if options.get("kind", "noop") is None:
+        # A missing kind means noop; null is neither and would otherwise be
+        # guessed from the other fields, so a stray command could run.
+        raise InvalidWorkflowError(
+            f"phase {short_repr(item['id'])}: kind must be one of "
+            f"{', '.join(KINDS)}, got null"
+        )
     options.setdefault("kind", "noop")
     return options
 

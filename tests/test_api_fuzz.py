@@ -82,6 +82,7 @@ STATED_IN_WORDS = re.compile(
     r"duplicate phase id|depends on unknown phase|depends on itself|has a cycle"
     r"|outside the server's root|invalid cursor"
     r"|memory_limit_mb applies to shell and script phases only"
+    r"|env names must be non-empty strings with no '=' or NUL"
 )
 # The server's own check of a python ref (Unicode identifiers, as Python's).
 PYTHON_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -188,10 +189,6 @@ def make_harmless(case: schemathesis.Case) -> None:
         retries = phase.get("retries")
         if type(retries) is int and retries > 2:
             phase["retries"] = 2
-        if "kind" in phase and phase["kind"] is None:
-            # A known gap, kept out of the fuzz and pinned by its own test:
-            # test_api_fuzz_phase_kind_null_is_refused_or_a_noop.
-            del phase["kind"]
     # Assigned anew so that schemathesis sees the change and judges the body
     # as sent, valid or not.
     case.body = body
@@ -611,6 +608,27 @@ HOSTILE_BODIES = [
         "max_parallel",
     ),
     (
+        "max_parallel 1.5",
+        start_body({"id": "a"}, options={"max_parallel": 1.5}),
+        400,
+        "bad_request",
+        "'max_parallel' must be a whole number",
+    ),
+    (
+        "a command holding NUL",
+        start_body({"id": "a", "kind": "shell", "command": ["echo", "a\u0000b"]}),
+        400,
+        "invalid_workflow",
+        "NUL",
+    ),
+    (
+        "an env name holding '='",
+        start_body({"id": "a", "kind": "shell", "command": "env", "env": {"A=B": "1"}}),
+        400,
+        "invalid_workflow",
+        "env names",
+    ),
+    (
         "an unknown dependency",
         start_body({"id": "a", "after": ["ghost"]}),
         400,
@@ -775,21 +793,26 @@ def test_api_fuzz_unknown_route_gets_a_json_404(
     assert "no such route" in response.json()["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflow.py guesses the kind of a phase whose kind is null (from its "
-    "ref, command or path), where the document and a missing kind say noop",
-)
-def test_api_fuzz_phase_kind_null_is_refused_or_a_noop(fuzz_client: FuzzClient) -> None:
+def test_api_fuzz_phase_kind_null_is_refused(fuzz_client: FuzzClient) -> None:
+    # Guessing a kind from the other fields would run the command.
     body = {"workflow": {"id": "kind-null", "phases": [{"id": "a", "kind": None}]}}
     body["workflow"]["phases"][0]["command"] = ["true"]
 
     response = documented_call(fuzz_client, "POST", "/executions", body=body)
 
-    if response.status_code == 400:
-        assert "kind" in response.json()["message"]
-    else:
-        assert response.json()["workflow"]["phases"][0]["kind"] == "noop"
+    assert response.status_code == 400
+    assert "kind" in response.json()["message"]
+
+
+def test_api_fuzz_null_options_take_the_defaults(fuzz_client: FuzzClient) -> None:
+    options = {"max_parallel": None, "retry_backoff_s": None}
+    body = {"workflow": {"id": "null-options", "phases": [{"id": "a"}]}}
+    body["options"] = options
+
+    response = documented_call(fuzz_client, "POST", "/executions", body=body)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["workflow"]["phases"][0]["id"] == "a"
 
 
 def test_api_fuzz_zz_server_log_has_no_traceback(fuzz_client: FuzzClient) -> None:

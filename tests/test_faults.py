@@ -681,6 +681,39 @@ def test_faults_hung_and_memory_hungry_phases_are_stopped_others_complete(
     assert commits >= 2  # at least a group of each execution
 
 
+def test_faults_server_stops_on_sigterm_despite_a_python_phase_stuck_in_its_thread(
+    dagstudio_scene: Scene,
+) -> None:
+    # Python cannot stop the thread of a timed-out phase; it must not keep a
+    # stopped server alive until the function returns (here ten minutes).
+    phases = [
+        {
+            "id": "stuck",
+            "kind": "python",
+            "ref": "faultjobs:step",
+            "params": {"pause": 600},
+            "timeout_s": 1,
+        }
+    ]
+    workflow = {"format": FORMAT, "id": "stuck-thread", "phases": phases}
+    server = dagstudio_scene.start()
+    with killed_at_exit(server):
+        status, execution = server.api(
+            "POST", f"{API}/executions", {"workflow": workflow}
+        )
+        assert status == 201, execution
+        done = _wait_finished(server, [execution["id"]], 60)[execution["id"]]
+        # SIGKILLed (and the test failed) past the timeout.
+        server.stop(timeout=20)
+
+    assert done["phases"][0]["error"] == "timed out after 1 s"
+    restarted = dagstudio_scene.start(like=server)
+    with killed_at_exit(restarted):
+        again = _execution(restarted, execution["id"])
+    assert again["status"] == "failed"
+    assert again["phases"][0]["error"] == "timed out after 1 s"
+
+
 def _sample(metrics: str, name: str) -> float:
     """One sample of Prometheus' text format."""
     for line in metrics.splitlines():

@@ -116,6 +116,14 @@ def test_workflow_from_networkx_keeps_edges_and_attributes() -> None:
         ([{"id": "a", "colour": "red"}], ["phase #1", "'colour'"]),
         ([{"id": "a", "after": "b"}], ["'a'", "'after' must be a list"]),
         ([], ["has no phases"]),
+        # Refused at submit time rather than when the process fails to start.
+        ([{"id": "a", "kind": None, "command": ["true"]}], ["'a'", "kind", "null"]),
+        ([{"id": "a", "command": "echo \0"}], ["'a'", "'command'", "NUL"]),
+        ([{"id": "a", "command": ["echo", "x\0"]}], ["'a'", "'command'", "NUL"]),
+        ([{"id": "a", "path": "x\0.py"}], ["'a'", "path", "NUL"]),
+        ([{"id": "a", "env": {"A=B": "x"}}], ["'a'", "env names", "'A=B'"]),
+        ([{"id": "a", "env": {"": "x"}}], ["'a'", "env names", "''"]),
+        ([{"id": "a", "env": {"A": "x\0"}}], ["'a'", "env values", "NUL"]),
     ],
 )
 def test_workflow_validation_names_the_culprit(phases, culprits) -> None:

@@ -457,13 +457,17 @@ def _run_options(options: Mapping[str, Any], default_parallel: int) -> dict[str,
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, kind)
         ):
-            raise BadRequestError(f"option {key!r} must be a number, got {value!r}")
-    parallel = options.get("max_parallel", default_parallel)
+            what = "a whole number" if kind is int else "a number"
+            raise BadRequestError(f"option {key!r} must be {what}, got {value!r}")
+    # null means the default, as a missing option does.
+    parallel = options.get("max_parallel")
+    parallel = default_parallel if parallel is None else parallel
     if not 1 <= parallel <= 1024:
         raise BadRequestError(
             f"option 'max_parallel' must be 1 to 1024, got {parallel}"
         )
-    backoff = options.get("retry_backoff_s", 0.5)
+    backoff = options.get("retry_backoff_s")
+    backoff = 0.5 if backoff is None else backoff
     if not 0 <= backoff <= 3600:
         raise BadRequestError(
             f"option 'retry_backoff_s' must be 0 to 3600, got {backoff}"
