@@ -35,6 +35,9 @@ def new_phase_state(phase_id: str) -> dict[str, Any]:
         "started_at": None,
         "finished_at": None,
         "error": None,
+        # The earlier execution whose result a phase shows when it did not run
+        # here (reused in a derived run, or cached).
+        "from_execution": None,
     }
 
 
@@ -52,6 +55,7 @@ class ExecutionState:
         *,
         owner: str | None = None,
         created_at: str | None = None,
+        derived_from: dict[str, Any] | None = None,
     ) -> None:
         self.id = execution_id
         self.workflow = workflow
@@ -62,6 +66,9 @@ class ExecutionState:
         self.finished_at: str | None = None
         self.error: str | None = None
         self.last_seq = 0
+        #: `{"execution_id", "mode", "phase_id"}` of the execution this one
+        #: re-runs part of, or None.
+        self.derived_from = copy.deepcopy(derived_from)
         self.phases: dict[str, dict[str, Any]] = {
             p["id"]: new_phase_state(p["id"]) for p in workflow.get("phases", [])
         }
@@ -110,12 +117,15 @@ class ExecutionState:
         status = event["status"]
         phase["status"] = status
         phase["attempt"] = event.get("attempt", phase["attempt"])
+        phase["from_execution"] = event.get("from_execution")
         if status == "running":
             phase["started_at"] = event["at"]
             phase["finished_at"] = None
             phase["error"] = None
         elif status in PHASE_TERMINAL:
-            phase["finished_at"] = event["at"]
+            if "started_at" in event:  # reused: the times of the earlier run
+                phase["started_at"] = event["started_at"]
+            phase["finished_at"] = event.get("finished_at") or event["at"]
             phase["error"] = event.get("error")
         elif status in ("pending", "queued"):
             phase["finished_at"] = None
@@ -133,6 +143,7 @@ class ExecutionState:
             "finished_at": self.finished_at,
             "error": self.error,
             "last_seq": self.last_seq,
+            "derived_from": copy.deepcopy(self.derived_from),
             "phases": [dict(p) for p in self.phases.values()],
         }
 
@@ -144,6 +155,7 @@ class ExecutionState:
             data["workflow"],
             owner=data.get("owner"),
             created_at=data.get("created_at"),
+            derived_from=data.get("derived_from"),
         )
         state.status = data.get("status", "pending")
         state.started_at = data.get("started_at")

@@ -9,8 +9,10 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ._cache import KERNEL_CACHE, force_set
 from .errors import DagStudioError
 from .executors import Executor, ResultHandle
+from .rerun import RerunPlan, plan_rerun
 from .runner import Event, Runner
 from .store import DagStore, DuckDBStore
 
@@ -35,6 +37,11 @@ class Run:
     Dask client live on until `close()` (or the `with` block's end) releases
     them. With `executor="dask"` the cluster is the run's own: it closes when
     the run ends, and the results are fetched just before.
+
+    `cache=True` lets unchanged phases be skipped as `cached` (their results
+    are kept in this kernel's memory, see the README); `force` names phases
+    that run anyway (or `True` for all). `rerun` and `resume` start a new run
+    derived from this one.
     """
 
     def __init__(
@@ -47,8 +54,27 @@ class Run:
         executor: Executor | str | None = None,
         retry_backoff_s: float = 0.5,
         owner: str | None = None,
+        cache: bool = False,
+        force: Any = None,
+        plan: RerunPlan | None = None,
     ) -> None:
         self.workflow = workflow.validate()
+        if not isinstance(cache, bool):
+            raise TypeError(f"cache must be True or False, got {cache!r}")
+        try:
+            forced = force_set(force, list(self.workflow.phases))
+        except ValueError as exc:
+            raise DagStudioError(str(exc)) from None
+        self.widget = widget
+        #: The run this one was derived from (`rerun`, `resume`), if any.
+        self.source: Run | None = None
+        self._options: dict[str, Any] = {
+            "max_parallel": max_parallel,
+            "executor": executor,
+            "retry_backoff_s": retry_backoff_s,
+            "owner": owner,
+            "cache": cache,
+        }
         self._owns_store = not isinstance(store, DagStore)
         self.store: DagStore = (
             store if isinstance(store, DagStore) else DuckDBStore(store or ":memory:")
@@ -60,6 +86,10 @@ class Run:
             max_parallel=max_parallel,
             executor=executor,
             retry_backoff_s=retry_backoff_s,
+            plan=plan,
+            cache=KERNEL_CACHE,
+            cache_default=cache,
+            force=forced,
         )
         self.id = self.runner.execution_id
         self.store.create_execution(self.runner.state.to_dict())
@@ -210,6 +240,74 @@ class Run:
             with contextlib.suppress(RuntimeError):  # the loop has closed already
                 loop.call_soon_threadsafe(_settle_future, closing)
         self._thread.join(30)
+
+    def rerun(
+        self,
+        phase_id: str,
+        *,
+        downstream: bool = False,
+        workflow: Workflow | None = None,
+        wait: bool = True,
+        **options: Any,
+    ) -> Run:
+        """Run one phase again (with `downstream=True`, and all below it).
+
+        A new run, derived from this finished one: upstream results come from
+        here, phases outside the selection keep their status and result.
+        `workflow` may be an edited version with the same phase ids (changed
+        code or params); the run starts from it. The new run is shown by this
+        run's widget, and waited for unless `wait=False`. Options are those
+        of `Workflow.start`; the store, executor and `cache` default to this
+        run's.
+        """
+        mode = "downstream" if downstream else "phase"
+        return self._derive(mode, phase_id, workflow, wait, options)
+
+    def resume(
+        self,
+        *,
+        workflow: Workflow | None = None,
+        wait: bool = True,
+        **options: Any,
+    ) -> Run:
+        """Run what did not complete in this failed or cancelled run, as a new run.
+
+        Completed phases keep their results; see `rerun` for the options.
+        """
+        return self._derive("resume", None, workflow, wait, options)
+
+    def _derive(
+        self,
+        mode: str,
+        phase_id: str | None,
+        workflow: Workflow | None,
+        wait: bool,
+        options: dict[str, Any],
+    ) -> Run:
+        if not self.done:
+            raise DagStudioError(
+                f"run {self.id} is {self.status}; wait for it to finish or cancel"
+                " it before running part of it again"
+            )
+        workflow = (workflow or self.workflow).validate()
+        results = {
+            pid: value
+            for pid, value in self.runner.results.items()
+            if not isinstance(value, ResultHandle)
+        }
+        plan = plan_rerun(workflow, self.execution(), results, mode, phase_id)
+        # The widget still showing this run goes on to the new one.
+        widget = self.widget
+        if "widget" not in options and widget is not None and widget.shows(self):
+            options["widget"] = widget
+        if "store" not in options and not self._owns_store:
+            options["store"] = self.store
+        for name in ("max_parallel", "executor", "retry_backoff_s", "owner", "cache"):
+            options.setdefault(name, self._options[name])
+        run = Run(workflow, plan=plan, **options)
+        run.source = self
+        run.start()
+        return run.wait() if wait else run
 
     def __enter__(self) -> Run:
         return self

@@ -10,10 +10,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from ._cache import PhaseCache, phase_key, result_digest
 from ._kinds import PhaseFailed, run_phase_code
 from ._state import ExecutionState, utc_now
 from .errors import PhaseTimeoutError
 from .executors import Executor, ResultHandle, make_executor
+from .rerun import NOT_SELECTED, RerunPlan
 from .workflow import Workflow
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ KEEP_CHECK_TIMEOUT_S = 60.0
 # Errors are shown in toasts and stored with every event that carries them.
 MAX_ERROR_CHARS = 2000
 T = TypeVar("T")
+_MISSING = object()
 
 
 def new_execution_id() -> str:
@@ -53,6 +56,12 @@ class Runner:
     small JSON value is fetched for the keep rule). An executor named by a
     string is the runner's own: it is shut down when the run ends, and
     handles are replaced by their values just before, as its cluster goes.
+
+    With a `plan` (a derived run, see `rerun.py`) only the planned phases
+    run; the others are reused from the source execution or skipped. With a
+    `cache`, a phase whose `cache` field (else `cache_default`) allows it and
+    that is not in `force` is skipped as `cached` when the cache holds a
+    successful run with the same content hash (`_cache.py`).
     """
 
     def __init__(
@@ -70,6 +79,10 @@ class Runner:
         max_backoff_s: float = 30.0,
         rerun: frozenset[str] = RERUN_ALL,
         keep_results: bool = False,
+        plan: RerunPlan | None = None,
+        cache: PhaseCache | None = None,
+        cache_default: bool = False,
+        force: frozenset[str] = frozenset(),
     ) -> None:
         if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
             raise TypeError(
@@ -78,8 +91,12 @@ class Runner:
         if max_parallel < 1:
             raise ValueError(f"max_parallel must be 1 or more, got {max_parallel}")
         self.workflow = workflow.validate()
+        self.plan = plan
         self.state = state or ExecutionState(
-            execution_id or new_execution_id(), workflow.to_dict(), owner=owner
+            execution_id or new_execution_id(),
+            workflow.to_dict(),
+            owner=owner,
+            derived_from=plan.derived_from() if plan else None,
         )
         self.results: dict[str, Any] = dict(results or {})
         self.max_parallel = max_parallel
@@ -94,6 +111,19 @@ class Runner:
         self._ended = False
         self._main: asyncio.Task[Any] | None = None
         self._order: list[str] = []
+        self._cache = cache
+        if plan is not None and plan.phase_id is not None:
+            # The phase a person chose to run again runs, cached or not.
+            force = force | {plan.phase_id}
+        self.force = force
+        self._cacheable = {
+            pid
+            for pid, phase in self.workflow.phases.items()
+            if (cache_default if phase.cache is None else phase.cache)
+            and pid not in force
+        }
+        # Keys are worked out only when some phase may come from the cache.
+        self._keys: dict[str, str] | None = {} if cache and self._cacheable else None
 
     @property
     def executor(self) -> Executor:
@@ -140,6 +170,8 @@ class Runner:
         self._main = asyncio.current_task()
         extra: dict[str, Any] = {"reason": reason} if reason else {}
         self._event(None, "running", **extra)
+        if self.plan is not None:
+            self._apply_plan(self.plan)
         await self._executor.acquire()
         try:
             try:
@@ -167,6 +199,36 @@ class Runner:
             except Exception:
                 log.exception("execution %s: the executor did not close", self.state.id)
         return self.state
+
+    def _apply_plan(self, plan: RerunPlan) -> None:
+        """Take reused phases from the source run; skip what is not selected.
+
+        Known limitation: a server stopped between the execution's first event
+        and these (microseconds) leaves them pending; recovery then runs them.
+        """
+        self.results.update(plan.results)
+        for pid in self.workflow.topological_order():
+            phase = self.state.phases[pid]
+            if pid in plan.selected or phase["status"] != "pending":
+                continue
+            reused = plan.reused.get(pid)
+            if reused is None:
+                self._event(
+                    pid,
+                    "skipped",
+                    phase["attempt"],
+                    error=NOT_SELECTED,
+                    reason="not_selected",
+                )
+                continue
+            extra: dict[str, Any] = {
+                "from_execution": plan.source_id,
+                "started_at": reused["started_at"],
+                "finished_at": reused["finished_at"],
+            }
+            if self.keep_results and pid in plan.results:
+                extra.update(_kept(plan.results[pid]))
+            self._event(pid, reused["status"], reused["attempt"] or 0, **extra)
 
     async def _prepare_executor(self) -> None:
         """Let the executor start up before python phases time their attempts."""
@@ -206,7 +268,10 @@ class Runner:
             for dep in phase.after:
                 children[dep].append(phase.id)
         self._order = self.workflow.topological_order()
+        selected = self.plan.selected if self.plan else None
         for pid in self._order:
+            if selected is not None and pid not in selected:
+                continue
             if self.state.phases[pid]["status"] in self.rerun:
                 waiting[pid] = sum(
                     self.state.phases[dep]["status"] not in DONE
@@ -271,6 +336,13 @@ class Runner:
             return False
         upstream = {dep: self.results.get(dep) for dep in phase.after}
         attempt = self.state.phases[pid]["attempt"]
+        key = self._key(pid) if self._keys is not None else None
+        if (
+            key is not None
+            and pid in self._cacheable
+            and await self._from_cache(pid, key, attempt)
+        ):
+            return True
         for retry in range(phase.retries + 1):
             attempt += 1
             self._event(pid, "running", attempt)
@@ -306,9 +378,57 @@ class Runner:
                 extra["executed_path"] = result.get("executed_path")
             if self.keep_results:
                 extra.update(await self._kept(pid, result))
+            if key is not None and self._cache is not None:
+                self._cache.record(key, self.state.id, result)
+                # A store keeps the entry only with a result it can give back.
+                if phase.kind != "python" or "result" in extra:
+                    extra["cache_key"] = key
             self._event(pid, "completed", attempt, **extra)
             return True
         return False
+
+    def _key(self, pid: str) -> str:
+        """The phase's content hash, from its upstream phases' keys and results."""
+        assert self._keys is not None
+        key = self._keys.get(pid)
+        if key is None:
+            phase = self.workflow.phases[pid]
+            upstream = []
+            for dep in phase.after:
+                kind = self.workflow.phases[dep].kind
+                # Only python phases hand on a result; a missing one is unknown.
+                digest = None
+                if kind == "python":
+                    value = self.results.get(dep, _MISSING)
+                    unknown = value is _MISSING or isinstance(value, ResultHandle)
+                    # Unknown: never equal to anything, so nothing below is cached.
+                    digest = f"unknown:{uuid.uuid4().hex}" if unknown else None
+                    digest = digest or result_digest(value)
+                upstream.append((dep, self._key(dep), digest))
+            key = self._keys[pid] = phase_key(phase, upstream)
+        return key
+
+    async def _from_cache(self, pid: str, key: str, attempt: int) -> bool:
+        """Skip the phase as `cached` when an earlier run with `key` is found."""
+        assert self._cache is not None
+        try:
+            hit = await self._cache.lookup(key)
+        except Exception as exc:
+            log.warning(
+                "execution %s: the cache could not be read for phase %r: %s",
+                self.state.id,
+                pid,
+                describe_exception(exc),
+            )
+            return False
+        if hit is None:
+            return False
+        self.results[pid] = hit.result
+        extra: dict[str, Any] = {"from_execution": hit.execution_id, "cache_key": key}
+        if self.keep_results:
+            extra.update(_kept(hit.result))
+        self._event(pid, "cached", attempt, **extra)
+        return True
 
     async def _kept(self, pid: str, result: Any) -> dict[str, Any]:
         if not isinstance(result, ResultHandle):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # A failed commit is tried again after the first delay, doubled each time up
 # to the second: a full disk that gets space back is written to within a second.
 RETRY_DELAYS_S = (0.05, 1.0)
@@ -56,11 +56,12 @@ EVENT_KEYS = ("execution_id", "seq", "at", "phase_id", "status", "attempt", "err
 _EVENT_COLUMNS = 'execution_id TEXT, seq BIGINT, "at" TEXT, phase_id TEXT, status TEXT,'
 _EVENT_COLUMNS += " attempt INTEGER, error TEXT, extra JSON"
 _PHASE_COLUMNS = "execution_id TEXT, id TEXT, ordinal INTEGER, status TEXT,"
-_PHASE_COLUMNS += " attempt INTEGER, started_at TEXT, finished_at TEXT, error TEXT"
+_PHASE_COLUMNS += " attempt INTEGER, started_at TEXT, finished_at TEXT, error TEXT,"
+_PHASE_COLUMNS += " from_execution TEXT"
 _STATE_COLUMNS = "id TEXT, status TEXT, started_at TEXT, finished_at TEXT,"
 _STATE_COLUMNS += " error TEXT, last_seq BIGINT"
 _SUMMARY = "id, name, status, owner, created_at, started_at, finished_at, error"
-_SUMMARY += ", last_seq"
+_SUMMARY += ", last_seq, derived_from"
 # Only the primary keys are indexed: they serve every look-up by id and by
 # (execution_id, seq). DuckDB turns an update of an indexed column into a
 # delete and an insert, so status and owner are filtered by a (cheap) scan.
@@ -68,9 +69,21 @@ _SCHEMA = (
     "CREATE TABLE executions (id TEXT PRIMARY KEY, name TEXT, owner TEXT,"
     " status TEXT NOT NULL, workflow JSON NOT NULL, created_at TEXT NOT NULL,"
     " created_us BIGINT NOT NULL, started_at TEXT, finished_at TEXT, error TEXT,"
-    " last_seq BIGINT NOT NULL)",
+    " last_seq BIGINT NOT NULL, derived_from JSON)",
     f"CREATE TABLE phases ({_PHASE_COLUMNS}, PRIMARY KEY (execution_id, id))",
     f"CREATE TABLE events ({_EVENT_COLUMNS}, PRIMARY KEY (execution_id, seq))",
+    # The last successful run of each phase content hash, per owner, with its
+    # result when it was kept: what lets an unchanged phase be skipped.
+    "CREATE TABLE phase_cache (owner TEXT NOT NULL, cache_key TEXT NOT NULL,"
+    " execution_id TEXT NOT NULL, phase_id TEXT NOT NULL, result JSON,"
+    " finished_at TEXT, PRIMARY KEY (owner, cache_key))",
+)
+# Version 1 files lack what re-runs and the cache added; columns are added at
+# the end, where the version 2 tables have them too.
+_MIGRATE_1_TO_2 = (
+    "ALTER TABLE executions ADD COLUMN derived_from JSON",
+    "ALTER TABLE phases ADD COLUMN from_execution TEXT",
+    _SCHEMA[-1],
 )
 
 
@@ -89,6 +102,12 @@ _INSERT_EVENTS = f"INSERT INTO events {_unnest(_EVENT_COLUMNS)}"
 _INSERT_PHASES = f"INSERT INTO phases {_unnest(_PHASE_COLUMNS)}"
 _UPSERT_PHASES = f"{_INSERT_PHASES} ON CONFLICT (execution_id, id) DO UPDATE SET " + (
     ", ".join(f"{c} = excluded.{c}" for c in _PHASE_COLUMNS.split()[6::2])
+)
+_CACHE_COLUMNS = "owner TEXT, cache_key TEXT, execution_id TEXT, phase_id TEXT,"
+_CACHE_COLUMNS += " result JSON, finished_at TEXT"
+_UPSERT_CACHE = f"INSERT INTO phase_cache {_unnest(_CACHE_COLUMNS)}" + (
+    " ON CONFLICT (owner, cache_key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _CACHE_COLUMNS.split()[4::2])
 )
 _UPDATE_EXECUTIONS = (
     "UPDATE executions SET "
@@ -167,6 +186,15 @@ class DagStore(abc.ABC):
     @abc.abstractmethod
     def executions_with_status(self, *statuses: str) -> list[str]:
         """Return the ids of the executions in any of `statuses`, oldest first."""
+
+    def cached_phase(self, owner: str | None, cache_key: str) -> dict[str, Any] | None:
+        """The last successful run of a phase with this content hash, or None.
+
+        `{"execution_id", "phase_id", "result", "finished_at"}`, from the
+        `completed` events that carried `cache_key`; only `owner`'s runs count.
+        A store that keeps no such rows answers None: nothing is ever cached.
+        """
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -265,6 +293,7 @@ class DuckDBStore(DagStore):
         row = [state.id, name, state.owner, state.status, json.dumps(state.workflow)]
         row += [state.created_at, created_us, state.started_at, state.finished_at]
         row += [state.error, state.last_seq]
+        row += [None if state.derived_from is None else json.dumps(state.derived_from)]
         phases = [
             {**phase, "execution_id": state.id, "ordinal": ordinal}
             for ordinal, phase in enumerate(state.phases.values())
@@ -274,7 +303,7 @@ class DuckDBStore(DagStore):
                 sql = "SELECT 1 FROM executions WHERE id = ?"
                 if cur.execute(sql, [state.id]).fetchone():
                     raise ConflictError(f"execution {state.id!r} already exists")
-                cur.execute(f"INSERT INTO executions VALUES ({'?,' * 10}?)", row)
+                cur.execute(f"INSERT INTO executions VALUES ({'?,' * 11}?)", row)
                 if phases:
                     cur.execute(_INSERT_PHASES, _columns(phases, _PHASE_COLUMNS))
             if not state.finished:
@@ -372,6 +401,7 @@ class DuckDBStore(DagStore):
         by_id = {item["id"]: item for item in items}
         for item in items:
             del item["created_us"]
+            item["derived_from"] = _json_or_none(item["derived_from"])
             item["progress"] = dict.fromkeys(["total", *sorted(PHASE_STATUSES)], 0)
         for execution_id, phase_status, count in counts:
             progress = by_id[execution_id]["progress"]
@@ -413,8 +443,9 @@ class DuckDBStore(DagStore):
                     f"execution {execution_id!r} is {row[0]}; only a finished"
                     " execution can be deleted"
                 )
-            for table, key in ("events", "execution_id"), ("phases", "execution_id"):
-                cur.execute(f"DELETE FROM {table} WHERE {key} = ?", [execution_id])
+            for table in ("events", "phases", "phase_cache"):
+                sql = f"DELETE FROM {table} WHERE execution_id = ?"
+                cur.execute(sql, [execution_id])
             cur.execute("DELETE FROM executions WHERE id = ?", [execution_id])
             self._states.pop(execution_id, None)
 
@@ -426,6 +457,20 @@ class DuckDBStore(DagStore):
                 [list(statuses)],
             ).fetchall()
         return [row[0] for row in rows]
+
+    def cached_phase(self, owner: str | None, cache_key: str) -> dict[str, Any] | None:
+        with self._reader() as cur:
+            cur.execute(
+                "SELECT execution_id, phase_id, result, finished_at FROM phase_cache"
+                " WHERE owner = ? AND cache_key = ?",
+                [owner or "", cache_key],
+            )
+            found = _dicts(cur)
+        if not found:
+            return None
+        row = found[0]
+        row["result"] = _json_or_none(row["result"])
+        return row
 
     def close(self) -> None:
         if threading.current_thread() is self._writer:
@@ -685,7 +730,13 @@ def _open(path: str) -> duckdb.DuckDBPyConnection:
                     cur.execute(ddl)
                 sql = "INSERT INTO meta VALUES ('schema_version', ?)"
                 cur.execute(sql, [str(SCHEMA_VERSION)])
-        version = SCHEMA_VERSION if row is None else int(row[0])
+            version = SCHEMA_VERSION if row is None else int(row[0])
+            if version == 1:
+                for ddl in _MIGRATE_1_TO_2:
+                    cur.execute(ddl)
+                sql = "UPDATE meta SET value = ? WHERE key = 'schema_version'"
+                cur.execute(sql, [str(SCHEMA_VERSION)])
+                version = SCHEMA_VERSION
     except (duckdb.Error, ValueError) as exc:
         with contextlib.suppress(duckdb.Error):
             conn.close()
@@ -791,6 +842,20 @@ def _write(
         cur.execute(_UPSERT_PHASES, _columns(phases, _PHASE_COLUMNS))
     states = [vars(state) for state, _ in touched.values()]
     cur.execute(_UPDATE_EXECUTIONS, _columns(states, _STATE_COLUMNS))
+    cached = [
+        {
+            "owner": touched[event["execution_id"]][0].owner or "",
+            "cache_key": event["cache_key"],
+            "execution_id": event["execution_id"],
+            "phase_id": event["phase_id"],
+            "result": json.dumps(event.get("result")),
+            "finished_at": event["at"],
+        }
+        for event in events
+        if event["status"] == "completed" and isinstance(event.get("cache_key"), str)
+    ]
+    if cached:
+        cur.execute(_UPSERT_CACHE, _columns(cached, _CACHE_COLUMNS))
 
 
 def _columns(rows: list[dict[str, Any]], columns: str) -> list[list[Any]]:
@@ -806,7 +871,7 @@ def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 def _load(cur: duckdb.DuckDBPyConnection, execution_id: str) -> dict[str, Any] | None:
     cur.execute(
         "SELECT id, workflow, owner, status, created_at, started_at, finished_at,"
-        " error, last_seq FROM executions WHERE id = ?",
+        " error, last_seq, derived_from FROM executions WHERE id = ?",
         [execution_id],
     )
     found = _dicts(cur)
@@ -814,13 +879,19 @@ def _load(cur: duckdb.DuckDBPyConnection, execution_id: str) -> dict[str, Any] |
         return None
     doc = found[0]
     doc["workflow"] = json.loads(doc["workflow"])
+    doc["derived_from"] = _json_or_none(doc["derived_from"])
     cur.execute(
-        "SELECT id, status, attempt, started_at, finished_at, error FROM phases"
+        "SELECT id, status, attempt, started_at, finished_at, error, from_execution"
+        " FROM phases"
         " WHERE execution_id = ? ORDER BY ordinal",
         [execution_id],
     )
     doc["phases"] = _dicts(cur)
     return doc
+
+
+def _json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _micros(stamp: str) -> int:

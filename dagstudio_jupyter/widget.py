@@ -15,6 +15,7 @@ import anywidget
 import traitlets
 
 from ._state import ExecutionState, SeqGapError
+from .errors import DagStudioError
 from .workflow import Workflow
 
 if TYPE_CHECKING:
@@ -111,7 +112,11 @@ class DagWidget(anywidget.AnyWidget):
         self._stop_following()
         with self._lock:
             self._run = run
-            self._state = ExecutionState(run.id, run.workflow.to_dict())
+            self._state = ExecutionState(
+                run.id,
+                run.workflow.to_dict(),
+                derived_from=run.runner.state.derived_from,
+            )
             self._dirty.clear()
             self._toasts.clear()
             with self.hold_sync():
@@ -229,10 +234,42 @@ class DagWidget(anywidget.AnyWidget):
         for toast in toasts:
             self.send({"type": "toast", **toast})
 
+    def shows(self, run: Run) -> bool:
+        """Whether this widget follows `run` (and so should follow its re-runs)."""
+        return self._run is run
+
     def _handle_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        cancel = isinstance(content, dict) and content.get("type") == "cancel"
-        if cancel and self._run is not None:
-            self._run.cancel()
+        kind = content.get("type") if isinstance(content, dict) else None
+        run = self._run
+        if run is None:
+            return
+        if kind == "cancel":
+            run.cancel()
+        elif kind == "rerun":
+            self._rerun(run, content.get("mode"), content.get("phase_id"))
+        elif kind == "follow_source" and run.source is not None:
+            self.follow(run.source)
+
+    def _rerun(self, run: Run, mode: Any, phase_id: Any) -> None:
+        """Start a derived kernel run the page asked for; say why when it cannot."""
+        try:
+            if mode == "resume":
+                run.resume(wait=False, widget=self)
+            elif mode in ("phase", "downstream"):
+                downstream = mode == "downstream"
+                run.rerun(phase_id, downstream=downstream, wait=False, widget=self)
+            else:
+                raise DagStudioError(f"unknown re-run mode {mode!r}")
+        except (DagStudioError, KeyError, TypeError) as exc:
+            text = exc.args[0] if exc.args else str(exc)
+            self.send(
+                {
+                    "type": "toast",
+                    "id": f"rerun:{secrets.token_hex(4)}",
+                    "level": "error",
+                    "text": f"Cannot run again: {text}",
+                }
+            )
 
     def close(self) -> None:
         """Stop following and close the widget."""
@@ -282,6 +319,7 @@ def _execution_summary(state: ExecutionState) -> dict[str, Any]:
         "finished_at": state.finished_at,
         "error": state.error,
         "last_seq": state.last_seq,
+        "derived_from": state.derived_from,
     }
 
 

@@ -28,7 +28,7 @@ KINDS = ("python", "notebook", "script", "shell", "noop")
 CONTEXT_ARGS = frozenset({"idempotency_key", "attempt", "upstream", "params"})
 _PHASE_KEYS = frozenset(
     {"id", "kind", "label", "after", "params", "retries", "timeout_s"}
-    | {"ref", "path", "command", "group", "cwd", "env", "memory_limit_mb"}
+    | {"ref", "path", "command", "group", "cwd", "env", "memory_limit_mb", "cache"}
 )
 # 1 TiB: beyond any machine, and far inside what setrlimit takes.
 MAX_MEMORY_LIMIT_MB = 1024 * 1024
@@ -57,6 +57,9 @@ class Phase:
     # server's threads or a shared pool of worker processes and notebook phases
     # in a kernel, where no per-phase limit can be set, so they refuse it.
     memory_limit_mb: int | None = None
+    # True: may be skipped as `cached` when its content hash is unchanged;
+    # False: always runs; None: as the run's `cache` option says.
+    cache: bool | None = None
     func: Callable[..., Any] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -83,6 +86,7 @@ class Phase:
             "cwd": self.cwd,
             "env": self.env or None,
             "memory_limit_mb": self.memory_limit_mb,
+            "cache": self.cache,
         }
         doc.update({key: value for key, value in optional.items() if value is not None})
         return doc
@@ -149,6 +153,7 @@ class Workflow:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         memory_limit_mb: int | None = None,
+        cache: bool | None = None,
     ) -> Phase:
         """Add a phase and return it.
 
@@ -158,6 +163,9 @@ class Workflow:
         `idempotency_key`, `attempt` and `upstream` (all upstream results).
         Without a callable, `kind` is guessed from `ref`, `path` or `command`.
         `memory_limit_mb` caps the memory of a shell or script phase's process.
+        `cache=True` lets an unchanged phase be skipped as cached (see the
+        README), `cache=False` makes it always run; by default the run's
+        `cache` option decides.
         """
         if callable(id) and func is None:
             func, id = id, getattr(id, "__name__", "")
@@ -181,6 +189,7 @@ class Workflow:
             cwd=cwd,
             env=dict(env or {}),
             memory_limit_mb=memory_limit_mb,
+            cache=cache,
             func=func,
         )
         _check_phase(phase, len(self.phases) + 1)
@@ -442,6 +451,10 @@ def _check_phase(phase: Phase, number: int) -> None:
             f"got {short_repr(phase.timeout_s)}"
         )
     _check_memory_limit(phase, where)
+    if phase.cache is not None and not isinstance(phase.cache, bool):
+        raise InvalidWorkflowError(
+            f"{where}: cache must be true, false or null, got {short_repr(phase.cache)}"
+        )
     _check_kind_fields(phase, where)
 
 

@@ -83,6 +83,9 @@ STATED_IN_WORDS = re.compile(
     r"|outside the server's root|invalid cursor"
     r"|memory_limit_mb applies to shell and script phases only"
     r"|env names must be non-empty strings with no '=' or NUL"
+    r"|force names unknown phase|phase_id must name a phase of the workflow"
+    r"|needs upstream phase|needs the result of upstream phase"
+    r"|resume takes no phase_id"
 )
 # The server's own check of a python ref (Unicode identifiers, as Python's).
 PYTHON_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")

@@ -278,6 +278,37 @@ class RetryHandler(DagHandler):
         self.finish(execution)
 
 
+class RerunHandler(DagHandler):
+    """`executions/{id}/rerun`: a new execution running part of this one again."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, execution_id: str) -> None:
+        body = self.json_body()
+        unknown = sorted(set(body) - {"mode", "phase_id", "options"})
+        if unknown or "mode" not in body:
+            raise BadRequestError(
+                'body must be {"mode": "phase" | "downstream" | "resume",'
+                ' "phase_id": ..., "options": {...}}'
+                + (f"; unknown field(s) {unknown}" if unknown else "")
+            )
+        options = body.get("options")
+        if options is not None and not isinstance(options, dict):
+            raise BadRequestError(
+                f"'options' must be a JSON object, got {type(options).__name__}"
+            )
+        options = {k: v for k, v in (options or {}).items() if v is not None}
+        execution = await self.manager.rerun(
+            execution_id, self.user_name, body["mode"], body.get("phase_id"), options
+        )
+        self.set_status(201)
+        self.set_header(
+            "Location",
+            url_path_join(self.base_url, "dagstudio/api/executions", execution["id"]),
+        )
+        self.finish(execution)
+
+
 class TokenHandler(DagHandler):
     """`token`: a short-lived JWT for the live channel, for the signed-in user."""
 
@@ -322,6 +353,7 @@ ROUTES: list[tuple[str, type[DagHandler]]] = [
     (f"executions/{ID}/events", EventsHandler),
     (f"executions/{ID}/cancel", CancelHandler),
     (f"executions/{ID}/retry", RetryHandler),
+    (f"executions/{ID}/rerun", RerunHandler),
     ("token", TokenHandler),
     ("openapi.json", OpenAPIHandler),
 ]

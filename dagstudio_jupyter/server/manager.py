@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._cache import StoreCache, force_set
 from .._state import EXECUTION_STATUSES, EXECUTION_TERMINAL, ExecutionState
 from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
 from ..executors import Executor, make_executor
+from ..rerun import DONE, RerunPlan, plan_rerun
 from ..runner import RERUN_ALL, Event, Runner, new_execution_id
 from ..store import DagStore
 from ..workflow import Workflow
@@ -24,7 +26,12 @@ T = TypeVar("T")
 Listener = Callable[[list[Event]], None]
 # Called with the execution as it was just before it was deleted.
 DeletionListener = Callable[[Mapping[str, Any]], None]
-RUN_OPTIONS: dict[str, Any] = {"max_parallel": int, "retry_backoff_s": (int, float)}
+RUN_OPTIONS: dict[str, Any] = {
+    "max_parallel": int,
+    "retry_backoff_s": (int, float),
+    "cache": bool,
+    "force": (bool, list),
+}
 ACTIVE = ("pending", "running", "interrupted")
 UNDER_WAY = frozenset({"pending", "queued", "running"})
 # A phase event after `running` that ends the attempt, and the status the
@@ -259,7 +266,7 @@ class ExecutionManager:
         """Validate a workflow document, store a new execution and start it."""
         store = self._store()
         workflow = Workflow.from_dict(document)
-        run_options = _run_options(options or {}, self.max_parallel)
+        run_options = _run_options(options or {}, self.max_parallel, workflow)
         self._check_runnable(workflow)
         state = ExecutionState(new_execution_id(), workflow.to_dict(), owner=user)
         await self._call(store.create_execution, state.to_dict())
@@ -267,6 +274,51 @@ class ExecutionManager:
         self.owners[state.id] = user
         self._launch(workflow, state, {}, reason=None, **run_options)
         return state.to_dict()
+
+    async def rerun(
+        self,
+        execution_id: str,
+        user: str,
+        mode: Any,
+        phase_id: Any = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Start a new execution that runs part of a finished one again.
+
+        `mode` "phase" runs `phase_id`, "downstream" it and all below it,
+        "resume" what did not complete. Upstream results come from the stored
+        events of the source (JSON results up to 64 KiB are kept).
+        """
+        store = self._store()
+        source = await self.get(execution_id, user)
+        if execution_id in self.runners:
+            raise ConflictError(
+                f"execution {execution_id!r} is running; wait for it to finish or"
+                " cancel it before running part of it again"
+            )
+        workflow = Workflow.from_dict(source["workflow"])
+        run_options = _run_options(options or {}, self.max_parallel, workflow)
+        results = _results(await self._call(store.events_since, execution_id, 0))
+        try:
+            plan = plan_rerun(workflow, source, results, mode, phase_id)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from exc
+        self._check_runnable(workflow)
+        state = ExecutionState(
+            new_execution_id(),
+            workflow.to_dict(),
+            owner=user,
+            derived_from=plan.derived_from(),
+        )
+        await self._call(store.create_execution, state.to_dict())
+        EXECUTIONS.labels(status=state.status).inc()
+        self.owners[state.id] = user
+        self._launch(workflow, state, {}, reason=None, plan=plan, **run_options)
+        # Answer with the reused phases in place, so a page switching to the
+        # new execution never shows them pending.
+        await asyncio.sleep(0)
+        await self._call(store.flush)
+        return await self.get(state.id, user)
 
     def _check_runnable(self, workflow: Workflow) -> None:
         """Refuse phases the server cannot run, before anything is stored."""
@@ -297,6 +349,9 @@ class ExecutionManager:
         max_parallel: int | None = None,
         retry_backoff_s: float = 0.5,
         rerun: frozenset[str] = RERUN_ALL,
+        plan: RerunPlan | None = None,
+        cache: bool = False,
+        force: frozenset[str] = frozenset(),
     ) -> None:
         if self.closing:
             raise StoreUnavailableError("the server is shutting down")
@@ -310,6 +365,10 @@ class ExecutionManager:
             retry_backoff_s=retry_backoff_s,
             keep_results=True,
             rerun=rerun,
+            plan=plan,
+            cache=StoreCache(self._store(), state.owner, self._call),
+            cache_default=cache,
+            force=force,
         )
         task = asyncio.ensure_future(runner.run(reason=reason))
         self.runners[state.id] = (runner, task)
@@ -415,11 +474,7 @@ class ExecutionManager:
         state = ExecutionState.from_dict(execution)
         self.owners[state.id] = state.owner
         events = await self._call(self._store().events_since, state.id, 0)
-        results = {
-            e["phase_id"]: e["result"]
-            for e in events
-            if e.get("phase_id") and e["status"] == "completed" and "result" in e
-        }
+        results = _results(events)
         # A retry runs failed, cancelled and skipped phases again; a recovery
         # only what was under way, so a failure before the restart stands.
         rerun = RERUN_ALL if reason == "retry" else UNDER_WAY
@@ -444,7 +499,18 @@ class ExecutionManager:
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 
 
-def _run_options(options: Mapping[str, Any], default_parallel: int) -> dict[str, Any]:
+def _results(events: list[Event]) -> dict[str, Any]:
+    """Results kept on an execution's events, by phase id."""
+    return {
+        e["phase_id"]: e["result"]
+        for e in events
+        if e.get("phase_id") and e["status"] in DONE and "result" in e
+    }
+
+
+def _run_options(
+    options: Mapping[str, Any], default_parallel: int, workflow: Workflow
+) -> dict[str, Any]:
     if not isinstance(options, Mapping):
         raise BadRequestError("'options' must be a JSON object")
     unknown = sorted(set(options) - set(RUN_OPTIONS))
@@ -454,7 +520,13 @@ def _run_options(options: Mapping[str, Any], default_parallel: int) -> dict[str,
         )
     for key, kind in RUN_OPTIONS.items():
         value = options.get(key)
-        if value is not None and (
+        if value is None or kind == (bool, list):
+            continue
+        if kind is bool and not isinstance(value, bool):
+            raise BadRequestError(
+                f"option {key!r} must be true or false, got {value!r}"
+            )
+        if kind is not bool and (
             isinstance(value, bool) or not isinstance(value, kind)
         ):
             what = "a whole number" if kind is int else "a number"
@@ -472,4 +544,16 @@ def _run_options(options: Mapping[str, Any], default_parallel: int) -> dict[str,
         raise BadRequestError(
             f"option 'retry_backoff_s' must be 0 to 3600, got {backoff}"
         )
-    return {"max_parallel": parallel, "retry_backoff_s": float(backoff)}
+    force = options.get("force")
+    if isinstance(force, list) and not all(isinstance(pid, str) for pid in force):
+        raise BadRequestError("option 'force' must be true or a list of phase ids")
+    try:
+        forced = force_set(force, list(workflow.phases))
+    except ValueError as exc:
+        raise BadRequestError(f"option {exc}") from None
+    return {
+        "max_parallel": parallel,
+        "retry_backoff_s": float(backoff),
+        "cache": bool(options.get("cache") or False),
+        "force": forced,
+    }
