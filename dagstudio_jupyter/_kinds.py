@@ -34,6 +34,8 @@ NOTEBOOK_RUNS_DIR = ".dagstudio-runs"
 DEFAULT_KERNEL = "python3"
 # How long a cancelled or timed-out notebook phase waits for its kernel to stop.
 KERNEL_STOP_WAIT_S = 15.0
+# How long a killed phase process may take to be reaped before its pipes close.
+REAP_WAIT_S = 2.0
 
 
 class PhaseFailed(DagStudioError):
@@ -210,7 +212,7 @@ async def _run_process(
         code = await process.wait()
     except BaseException:
         _kill_group(process.pid)
-        await process.wait()
+        await _reap(process)
         raise
     output = _decode_tail(tail)
     if code != 0:
@@ -219,6 +221,23 @@ async def _run_process(
         note = _memory_note(memory_limit_mb, output)
         raise PhaseFailed(f"command exited with status {code}{detail}{note}", output)
     return output
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Wait for a killed process, without waiting on what escaped its group.
+
+    A child that left the group (`setsid`) and still holds the output pipe
+    would keep `wait()` from returning until it exits, so a timed-out phase
+    would not end on time. Past a short wait the pipes are closed here.
+    """
+    try:
+        await asyncio.wait_for(asyncio.shield(process.wait()), REAP_WAIT_S)
+    except TimeoutError:
+        # No public way to drop the pipes of an asyncio process; closing its
+        # transport does, and reaps the process when it exits.
+        transport = getattr(process, "_transport", None)
+        if transport is not None:
+            transport.close()
 
 
 # Words of a process that could not get memory: Python, glibc, shells.

@@ -229,6 +229,27 @@ async def test_retry_runs_the_failed_part_again(
     )
 
 
+async def test_concurrent_retries_start_the_failed_phase_once(
+    dagstudio_api: Any, tmp_path: Any
+) -> None:
+    runs = tmp_path / "runs"
+    doc = workflow(
+        {"id": "flaky", "kind": "shell", "command": f"echo x >> {runs}; exit 1"}
+    )
+    _, body, _ = await dagstudio_api("POST", "executions", {"workflow": doc})
+    await wait_finished(dagstudio_api, body["id"])
+
+    answers = await asyncio.gather(
+        *(dagstudio_api("POST", f"executions/{body['id']}/retry") for _ in range(6))
+    )
+    final = await wait_finished(dagstudio_api, body["id"])
+
+    statuses = sorted(status for status, _, _ in answers)
+    assert statuses == [202] + [409] * 5
+    assert runs.read_text() == "x\n" * 2  # the first run and one retry
+    assert final["phases"][0]["attempt"] == 2
+
+
 async def test_delete_forgets_a_finished_execution_and_refuses_a_running_one(
     dagstudio_api: Any,
 ) -> None:

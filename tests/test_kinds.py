@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -354,3 +355,26 @@ def test_python_ref_phase_gets_idempotency_kwargs(dagstudio_probe_module: str) -
         "attempt": 1,
         "count": 7,
     }
+
+
+def test_shell_timeout_ends_the_phase_though_an_escaped_child_holds_its_output(
+    tmp_path: Path,
+) -> None:
+    # The child leaves the phase's process group (setsid) and keeps the
+    # output pipe open; the timeout must still end the phase.
+    pid_file = tmp_path / "escaped.pid"
+    escaped = f"setsid sh -c 'echo $$ > \"{pid_file}\"; exec sleep 60' &"
+    wf = Workflow("escape")
+    wf.add("a", command=f"{escaped} sleep 600", timeout_s=1)
+    run = wf.start()
+    try:
+        run.wait(30)
+        assert run.done, "the phase did not end after its timeout"
+        assert run.phases["a"]["status"] == "failed"
+        assert run.phases["a"]["error"] == "timed out after 1 s"
+    finally:
+        run.cancel()
+        run.wait(30)
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), 9)

@@ -734,6 +734,8 @@ async def test_live_sends_pings_at_the_configured_interval(
         '{"type": "subscribe", "execution_id": "x", "since": -1}',
         '{"type": "subscribe", "execution_id": ' + "[" * 5000 + "]" * 5000 + "}",
         '{"type": "subscribe", "execution_id": "x", "since": NaN}',
+        # Past the store's 64-bit integers: refused as REST's `since` is.
+        '{"type": "subscribe", "execution_id": "x", "since": 1' + "0" * 100 + "}",
     ],
 )
 async def test_live_answers_bad_request_and_stays_open_when_message_is_bad(

@@ -134,6 +134,7 @@ def test_attach_shows_the_server_state_and_hands_over_to_the_browser() -> None:
         "started_at": None,
         "finished_at": None,
         "error": None,
+        "from_execution": None,
     }
     assert widget.execution["id"] == "ex-1"
     assert widget.execution["last_seq"] == 4

@@ -174,17 +174,23 @@ class DagStudioApp(ExtensionApp):
         )
 
     def _route_audit_log(self) -> None:
-        """Send the audit lines to the server's log unless logging says otherwise.
+        """Send the audit and package lines to the server's log unless logging
+        says otherwise.
 
         Jupyter's own logger does not propagate to the root logger, which has
         no handler in a server: left alone, INFO audit lines would be lost.
         A `dagstudio.audit` logger given handlers (for example through
         `ServerApp.logging_config`) or another parent is left as it is.
         """
+        assert self.serverapp is not None
+        # The package's own loggers (store, runner, manager) too: their
+        # warnings and errors are what docs/operations.md says to watch.
+        package = logging.getLogger("dagstudio_jupyter")
+        if not package.handlers and package.parent is logging.root:
+            package.parent = self.serverapp.log
         audit = logging.getLogger(AUDIT_LOGGER)
         if audit.handlers or audit.parent is not logging.root:
             return
-        assert self.serverapp is not None
         # The same hook-up Jupyter does for tornado's loggers.
         audit.parent = self.serverapp.log
         if audit.level == logging.NOTSET:
@@ -225,13 +231,20 @@ class DagStudioApp(ExtensionApp):
         self.handlers.append((f"{API}(?:/.*)?", UnknownRouteHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if getattr(self, "manager", None) is None:
+            return  # the extension failed to load; Jupyter logged why
         self.manager.start()
         if self.recover and self.manager.store is not None:
             await recover_executions(self.manager, self.log)
 
     async def stop_extension(self) -> None:
         """Stop runners (they resume at the next start) and close the store."""
-        await self.manager.shutdown()
+        manager = getattr(self, "manager", None)
+        if manager is None:
+            # The extension failed to load (Jupyter logged why); nothing to stop,
+            # and raising here would keep the server from exiting.
+            return
+        await manager.shutdown()
 
 
 def _account_name() -> str:

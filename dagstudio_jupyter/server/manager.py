@@ -87,6 +87,8 @@ class ExecutionManager:
         # Thread pools stay per run; a process pool or a Dask cluster is one for
         # the server, started on first use and closed at shutdown.
         self._shared_executor: Executor | None = None
+        # Executions between a retry's checks and its runner's start.
+        self._retrying: set[str] = set()
         if executor == "dask":
             self._shared_executor = make_executor("dask", address=dask_address or None)
         elif executor == "process":
@@ -431,12 +433,20 @@ class ExecutionManager:
     async def retry(self, execution_id: str, user: str) -> dict[str, Any]:
         """Run the failed, cancelled and skipped phases of a finished execution."""
         execution = await self.get(execution_id, user)
+        if execution_id in self.runners or execution_id in self._retrying:
+            # Concurrent retries all read "failed" before any runner starts:
+            # only the first may start one, or the phases would run twice.
+            raise ConflictError(f"execution {execution_id!r} is running again already")
         if execution["status"] not in ("failed", "cancelled"):
             raise ConflictError(
                 f"execution {execution_id!r} is {execution['status']}; only a failed "
                 "or cancelled execution can be retried"
             )
-        await self.resume(execution, reason="retry")
+        self._retrying.add(execution_id)
+        try:
+            await self.resume(execution, reason="retry")
+        finally:
+            self._retrying.discard(execution_id)
         # Answer with the execution as running again, not as the failed one.
         await asyncio.sleep(0)
         await self._call(self._store().flush)

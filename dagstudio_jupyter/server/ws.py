@@ -79,6 +79,7 @@ AUDIT_LOGGER = "dagstudio.audit"
 CLOSE_AUTH_FAILED = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_TOO_SLOW = 4008
+MAX_SINCE = 2**62
 CLOSE_TOO_BIG = 1009  # RFC 6455 "message too big"; tornado sends it itself
 ORIGIN_REFUSED_STATUS = 403  # an HTTP status: the upgrade never happens
 DEFAULT_AUTH_TIMEOUT_S = 5.0
@@ -312,8 +313,15 @@ class LiveSession:
             self.send_error(
                 "bad_request", "execution_id must be an execution id or '*'"
             )
-        elif isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            self.send_error("bad_request", "since must be a whole number, 0 or more")
+        elif (
+            isinstance(since, bool)
+            or not isinstance(since, int)
+            or not 0 <= since <= MAX_SINCE
+        ):
+            # Bounded as the REST `since` is: the store's integers are 64-bit.
+            self.send_error(
+                "bad_request", f"since must be a whole number, 0 to {MAX_SINCE}"
+            )
         elif (
             execution_id not in self.subscriptions and len(self.subscriptions) >= limit
         ):
