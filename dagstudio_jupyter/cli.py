@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from ._client_rerun import describe_source
 from ._state import PHASE_TERMINAL
 from .client import ServerError
 from .errors import DagStudioError, InvalidWorkflowError, NotFoundError
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         allow_abbrev=False,
+        parents=[_caching_parser(local=True)],
         help="run a workflow file in this process",
         description="Run a workflow JSON file in this process and show each state "
         "change on stderr. Ctrl-C cancels the run. Python phases' refs import from "
@@ -136,10 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for each answer (default 30)",
     )
 
+    caching = _caching_parser(local=False)
     submit = commands.add_parser(
         "submit",
         allow_abbrev=False,
-        parents=[server],
+        parents=[server, caching],
         help="run a workflow file on the Jupyter server",
         description="Submit a workflow JSON file to the server and print the new "
         "execution id on stdout. With --wait, follow its events on stderr until it "
@@ -154,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="phases run at once (default: the server's setting)",
     )
     submit.set_defaults(handler=cmd_submit)
+    _add_derived_commands(commands, [server, caching])
 
     ls = commands.add_parser(
         "ls",
@@ -219,13 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     """`dagstudio run`: run the workflow here, showing progress on stderr."""
     workflow = _load_workflow(args.file)
+    force = _force(args)
     from .kernel import Run
 
     # Like `python -m`, so refs to the user's own modules import.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        run = Run(workflow, store=args.store, max_parallel=args.max_parallel)
+        run = Run(
+            workflow,
+            store=args.store,
+            max_parallel=args.max_parallel,
+            cache=args.cache,
+            force=force,
+        )
     except DagStudioError as exc:
         raise UsageError(f"cannot start the run: {exc}") from exc
     display = Progress(sys.stderr, plain=args.plain or not sys.stderr.isatty())
@@ -266,13 +277,39 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """`dagstudio submit`: send the workflow to the server; maybe follow it."""
     workflow = _load_workflow(args.file)
     client = _client(args)
-    options = {"max_parallel": args.max_parallel}
-    execution = client.submit(workflow, **options)
+    execution = client.submit(workflow, **_run_flags(args))
+    return _started(client, execution, wait=args.wait)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """`dagstudio rerun`: a new execution running one phase (and downstream) again."""
+    client = _client(args)
+    source = _resolve_id(client, args.id)
+    execution = client.rerun(
+        source, args.phase, downstream=args.downstream, **_run_flags(args)
+    )
+    return _started(client, execution, wait=args.wait)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """`dagstudio resume`: a new execution running what did not complete."""
+    client = _client(args)
+    execution = client.resume(_resolve_id(client, args.id), **_run_flags(args))
+    return _started(client, execution, wait=args.wait)
+
+
+def _started(client: Client, execution: dict[str, Any], *, wait: bool) -> int:
+    """Print the new execution's id; with `wait`, show its events until it ends."""
     print(execution["id"], flush=True)
-    if not args.wait:
+    if not wait:
         return EXIT_OK
+    workflow = execution.get("workflow") or {}
     display = Progress(sys.stderr, plain=True)
-    display.start(workflow.id, len(workflow), execution["id"])
+    display.start(
+        str(workflow.get("id", "")), len(workflow.get("phases", [])), execution["id"]
+    )
+    if execution.get("derived_from"):
+        display.note(f"derived from {describe_source(execution['derived_from'])}")
     try:
         final = client.wait(execution["id"], since=0, on_event=display.event)
     except KeyboardInterrupt:
@@ -292,6 +329,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(executions, indent=2))
         return EXIT_OK
+    header = ["ID", "NAME", "STATUS", "PROGRESS", "OWNER", "STARTED"]
     rows = [
         [
             e["id"][:8],
@@ -300,10 +338,16 @@ def cmd_ls(args: argparse.Namespace) -> int:
             _progress(e.get("progress") or {}),
             e.get("owner") or "",
             _local_time(e.get("started_at") or e.get("created_at")),
+            describe_source(e.get("derived_from")),
         ]
         for e in executions
     ]
-    print(_table(["ID", "NAME", "STATUS", "PROGRESS", "OWNER", "STARTED"], rows))
+    # The column of derived executions' sources only when one is listed.
+    if any(row[-1] for row in rows):
+        header.append("SOURCE")
+    else:
+        rows = [row[:-1] for row in rows]
+    print(_table(header, rows))
     return EXIT_OK
 
 
@@ -320,6 +364,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"execution  {execution['id']}",
         f"workflow   {workflow.get('name') or workflow.get('id', '')}",
         f"status     {execution['status']}",
+    ]
+    if execution.get("derived_from"):
+        source = describe_source(execution["derived_from"])
+        lines.append(f"derived    from {source}")
+    lines += [
         f"owner      {execution.get('owner') or ''}",
         f"created    {_local_time(execution.get('created_at'))}",
         f"started    {_local_time(execution.get('started_at'))}",
@@ -328,6 +377,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     ]
     if execution.get("error"):
         lines.append(f"error      {execution['error']}")
+    phases = execution.get("phases", [])
+    header = ["PHASE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "ERROR"]
     rows = [
         [
             p["id"],
@@ -337,11 +388,17 @@ def cmd_show(args: argparse.Namespace) -> int:
             _duration(p.get("started_at"), p.get("finished_at")),
             p.get("error") or "",
         ]
-        for p in execution.get("phases", [])
+        for p in phases
     ]
+    # Phases that did not run here (cached, or kept from the source) say
+    # whose result they show, in a column of their own when there are any.
+    if any(p.get("from_execution") for p in phases):
+        header.insert(5, "FROM")
+        for row, phase in zip(rows, phases, strict=True):
+            row.insert(5, str(phase.get("from_execution") or "")[:8])
     print("\n".join(lines))
     print()
-    print(_table(["PHASE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "ERROR"], rows))
+    print(_table(header, rows))
     return EXIT_OK
 
 
@@ -458,9 +515,103 @@ def _describe(event: dict[str, Any]) -> str:
         )
     if status in ("running", "failed") and attempt > 1:
         text += f" (attempt {attempt})"
+    if event.get("from_execution"):
+        text += f" (result of {str(event['from_execution'])[:8]})"
     if status in ("failed", "skipped") and event.get("error"):
         text += f": {event['error']}"
     return text
+
+
+def _add_derived_commands(
+    commands: Any, parents: list[argparse.ArgumentParser]
+) -> None:
+    """The `rerun` and `resume` subcommands."""
+    rerun = commands.add_parser(
+        "rerun",
+        allow_abbrev=False,
+        parents=parents,
+        help="run one phase of a finished execution again, as a new execution",
+        description="Start a new execution on the server that runs PHASE of a "
+        "finished execution again (with --downstream, and every phase below it). "
+        "Upstream results come from that execution; its other completed phases "
+        "keep their results. Prints the new execution id on stdout.",
+    )
+    rerun.add_argument("id", metavar="ID", help="execution id, or a unique prefix")
+    rerun.add_argument("phase", metavar="PHASE", help="id of the phase to run")
+    rerun.add_argument(
+        "--downstream", action="store_true", help="run every phase below it too"
+    )
+    rerun.set_defaults(handler=cmd_rerun)
+    resume = commands.add_parser(
+        "resume",
+        allow_abbrev=False,
+        parents=parents,
+        help="run what did not complete in a failed or cancelled execution",
+        description="Start a new execution on the server that runs the phases of "
+        "a failed or cancelled execution that did not complete; completed phases "
+        "keep their results. Prints the new execution id on stdout.",
+    )
+    resume.add_argument("id", metavar="ID", help="execution id, or a unique prefix")
+    resume.set_defaults(handler=cmd_resume)
+    for command in (rerun, resume):
+        command.add_argument(
+            "--wait", action="store_true", help="follow it until it ends"
+        )
+        command.add_argument(
+            "--max-parallel",
+            type=_positive,
+            metavar="N",
+            help="phases run at once (default: the server's setting)",
+        )
+
+
+def _caching_parser(*, local: bool) -> _Parser:
+    """`--cache`, `--force PHASE` and `--force-all`, shared by the run commands."""
+    parser = _Parser(add_help=False, allow_abbrev=False)
+    text = (
+        "A phase whose code, parameters and upstream results are unchanged since "
+        "its last successful run can be skipped and shown as cached."
+    )
+    if local:
+        # Run keeps its cache in the kernel's memory (`KERNEL_CACHE`), which
+        # this process starts empty; a cache in the --store file is not read.
+        text += (
+            " Known limitation: here the cache lives in this process's memory, "
+            "so each `run` starts with an empty one and nothing is found yet."
+        )
+    group = parser.add_argument_group("cache", text)
+    group.add_argument(
+        "--cache",
+        action="store_true",
+        help="skip unchanged phases as cached (a phase's own cache setting wins)",
+    )
+    # Not an argparse mutually exclusive group: those lose their argument
+    # group when copied into a subcommand through `parents`.
+    group.add_argument(
+        "--force",
+        action="append",
+        metavar="PHASE",
+        help="run this phase even when it is unchanged (repeatable)",
+    )
+    group.add_argument(
+        "--force-all", action="store_true", help="run every phase, cached or not"
+    )
+    return parser
+
+
+def _force(args: argparse.Namespace) -> bool | list[str] | None:
+    if args.force_all and args.force:
+        raise UsageError("--force PHASE and --force-all do not go together")
+    return True if args.force_all else args.force
+
+
+def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The run options a server command's flags ask for (unset ones as None)."""
+    return {
+        "max_parallel": args.max_parallel,
+        "cache": True if args.cache else None,
+        "force": _force(args),
+    }
 
 
 def _load_workflow(path: str) -> Workflow:
@@ -572,9 +723,11 @@ def _statuses() -> frozenset[str]:
 
 def _progress(progress: dict[str, Any]) -> str:
     total = int(progress.get("total", 0))
-    done = int(progress.get("completed", 0)) + int(progress.get("cached", 0))
+    cached = int(progress.get("cached", 0))
+    done = int(progress.get("completed", 0)) + cached
     failed = int(progress.get("failed", 0))
-    return f"{done}/{total}" + (f" ({failed} failed)" if failed else "")
+    notes = [f"{n} {what}" for n, what in ((cached, "cached"), (failed, "failed")) if n]
+    return f"{done}/{total}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._client_rerun import DerivedRuns, RerunCalls, attach_widget, run_options
 from ._state import EXECUTION_TERMINAL
 from .errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
 
@@ -87,7 +88,7 @@ class WaitTimeoutError(DagStudioError, TimeoutError):
     """`wait` gave up before the execution finished."""
 
 
-class Client:
+class Client(RerunCalls):
     """Talks to DAG Studio on a Jupyter server over its REST API.
 
     With no `url`, the server is found by `from_environment`. With a `url`
@@ -149,15 +150,12 @@ class Client:
     ) -> dict[str, Any]:
         """Start a run of `workflow` on the server; return the new execution.
 
-        Options: `max_parallel`, `retry_backoff_s`.
+        Options: `max_parallel`, `retry_backoff_s`, `cache` (let unchanged
+        phases be skipped as `cached`) and `force` (phase ids that run anyway,
+        or True for all).
         """
         doc = _workflow_document(workflow)
-        body = {
-            "workflow": doc,
-            "options": {
-                key: value for key, value in options.items() if value is not None
-            },
-        }
+        body = {"workflow": doc, "options": run_options(options)}
         return self._object("POST", "executions", body=body)
 
     def get(self, execution_id: str) -> dict[str, Any]:
@@ -412,21 +410,33 @@ class Client:
 _CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict"}
 
 
-class ServerRun:
+class ServerRun(DerivedRuns):
     """One execution running on the server, as `Workflow.submit` returns it.
 
     `execution` is the document as last fetched; `refresh()` (and `status`)
-    ask the server again.
+    ask the server again. `rerun` and `resume` start a new execution derived
+    from this finished one.
     """
 
-    def __init__(self, client: Client, execution: Mapping[str, Any] | str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        execution: Mapping[str, Any] | str,
+        *,
+        from_start: bool = False,
+    ) -> None:
         self.client = client
+        #: The widget attached to follow this run, if any.
+        self.widget: Any = None
+        #: The run this one was derived from by `rerun` or `resume` here.
+        self.source: ServerRun | None = None
         if isinstance(execution, str):
             execution = client.get(execution)
             # Already under way or finished: `wait` looks at its current state.
             self._since: int | None = None
         else:
-            self._since = int(execution.get("last_seq", 0))
+            # `from_start`: a new execution whose answer may hold its first events.
+            self._since = 0 if from_start else int(execution.get("last_seq", 0))
         self.id: str = execution["id"]
         self._execution = dict(execution)
 
@@ -463,6 +473,11 @@ class ServerRun:
     def phases(self) -> dict[str, dict[str, Any]]:
         """Each phase's status, attempt, times and error (as last fetched)."""
         return {p["id"]: dict(p) for p in self._execution.get("phases", [])}
+
+    @property
+    def derived_from(self) -> dict[str, Any] | None:
+        """`{"execution_id", "mode", "phase_id"}` of the source, or None."""
+        return self._execution.get("derived_from")
 
     @property
     def done(self) -> bool:
@@ -507,9 +522,7 @@ def submit_workflow(
     """Submit `workflow` and return its `ServerRun`; let `widget` follow it."""
     client = client if client is not None else Client()
     run = ServerRun(client, client.submit(workflow, **options))
-    attach = getattr(widget, "attach", None)
-    if callable(attach):
-        attach(run.id, client=client)
+    attach_widget(run, widget)
     return run
 
 

@@ -24,6 +24,8 @@ from .test_client import (
     SLEEPY,
     SMALL,
     JupyterServer,
+    logging_chain,
+    ran,
     running_server,
     shell,
     workflow,
@@ -409,3 +411,132 @@ def test_cli_cancel_a_running_execution(
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout.strip() == f"{execution_id} cancelled"
     assert again.returncode == 1 and "not running" in again.stderr
+
+
+def test_cli_resume_and_rerun_follow_derived_executions(
+    dagstudio_server: JupyterServer, dagstudio_files: Any
+) -> None:
+    env = dagstudio_server.client_env()
+    flag = dagstudio_server.root_dir / f"flag-{time.monotonic_ns()}"
+    flag.touch()
+    doc, log = logging_chain(dagstudio_server.root_dir, flag)
+    failed = dagstudio("submit", dagstudio_files(doc), "--wait", env=env)
+    source = failed.stdout.strip()
+    flag.unlink()
+
+    resumed = dagstudio("resume", source[:12], "--wait", env=env)
+    resumed_id = resumed.stdout.strip()
+    again = dagstudio("rerun", resumed_id, "b", "--downstream", "--wait", env=env)
+    again_id = again.stdout.strip()
+    only_b = dagstudio("rerun", again_id, "b", env=env)
+    shown = dagstudio("show", again_id, env=env)
+    table = dagstudio("ls", "--limit", "5", env=env)
+
+    assert failed.returncode == 1, failed.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"derived from {source[:8]} (resumed)" in resumed.stderr
+    assert f"] a: completed (result of {source[:8]})" in resumed.stderr
+    assert "] b: running" in resumed.stderr and "] c: completed" in resumed.stderr
+    assert again.returncode == 0, again.stderr
+    assert f"derived from {resumed_id[:8]} (ran 'b' and downstream)" in again.stderr
+    assert only_b.returncode == 0 and len(only_b.stdout.strip()) == 32
+    assert only_b.stderr == ""
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert f"derived    from {resumed_id[:8]} (ran 'b' and downstream)" in lines
+    header = next(line for line in lines if line.startswith("PHASE"))
+    assert header.split() == [
+        "PHASE",
+        "STATUS",
+        "ATTEMPT",
+        "STARTED",
+        "DURATION",
+        "FROM",
+        "ERROR",
+    ]
+    assert any(
+        line.split()[:2] == ["a", "completed"] and resumed_id[:8] in line
+        for line in lines
+    )
+    assert table.stdout.splitlines()[0].split()[-1] == "SOURCE"
+    row = next(r for r in table.stdout.splitlines() if r.startswith(again_id[:8]))
+    assert row.endswith(f"{resumed_id[:8]} (ran 'b' and downstream)")
+    deadline = time.monotonic() + 30
+    while ran(log).count("b") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ran(log) == ["a", "b", "c", "b", "c", "b"]
+
+
+def test_cli_rerun_and_resume_refusals(
+    dagstudio_server: JupyterServer, dagstudio_files: Any
+) -> None:
+    env = dagstudio_server.client_env()
+    source = dagstudio(
+        "submit", dagstudio_files(GOOD), "--wait", env=env
+    ).stdout.strip()
+
+    unknown_phase = dagstudio("rerun", source, "ghost", "--downstream", env=env)
+    completed = dagstudio("resume", source, env=env)
+    unknown_run = dagstudio("rerun", "f" * 32, "fetch", env=env)
+    no_phase = dagstudio("rerun", source, env=env)
+
+    assert unknown_phase.returncode == 2
+    assert unknown_phase.stderr.startswith("dagstudio: error: ")
+    assert "'ghost'" in unknown_phase.stderr and unknown_phase.stdout == ""
+    assert completed.returncode == 1
+    assert "nothing to resume" in completed.stderr and "409" in completed.stderr
+    assert unknown_run.returncode == 1 and "not found" in unknown_run.stderr
+    assert no_phase.returncode == 2 and "PHASE" in no_phase.stderr
+    assert "Traceback" not in unknown_phase.stderr + completed.stderr
+
+
+def test_cli_cache_and_force_flags_reach_the_server(
+    dagstudio_server: JupyterServer, dagstudio_files: Any
+) -> None:
+    env = dagstudio_server.client_env()
+    doc, log = logging_chain(dagstudio_server.root_dir)
+    path = dagstudio_files(doc)
+
+    def submit(*flags: str) -> subprocess.CompletedProcess[str]:
+        return dagstudio("submit", path, "--wait", *flags, env=env)
+
+    first = submit("--cache")
+    cached = submit("--cache")
+    after_cached = ran(log)
+    forced = submit("--cache", "--force", "b", "--force", "c")
+    after_forced = ran(log)
+    everything = submit("--cache", "--force-all")
+    rerun = dagstudio(
+        "rerun", first.stdout.strip(), "a", "--downstream", "--cache", "--wait", env=env
+    )
+    both = submit("--force", "a", "--force-all")
+    listed = dagstudio("ls", "--limit", "20", env=env)
+
+    assert first.returncode == cached.returncode == 0, cached.stderr
+    assert after_cached == ["a", "b", "c"]
+    assert f"] b: cached (result of {first.stdout.strip()[:8]})" in cached.stderr
+    assert "dagstudio: completed (3 cached)" in cached.stderr
+    assert forced.returncode == 0 and after_forced == ["a", "b", "c", "b", "c"]
+    assert "(1 cached, 2 completed)" in forced.stderr
+    assert everything.returncode == 0 and "(3 completed)" in everything.stderr
+    # The phase asked for runs; below it, b and c are unchanged.
+    assert rerun.returncode == 0, rerun.stderr
+    assert "(2 cached, 1 completed)" in rerun.stderr
+    assert ran(log) == ["a", "b", "c", "b", "c", "a", "b", "c", "a"]
+    assert both.returncode == 2 and "do not go together" in both.stderr
+    row = next(r for r in listed.stdout.splitlines() if r.startswith(cached.stdout[:8]))
+    assert "3/3 (3 cached)" in row
+
+
+def test_cli_run_takes_the_cache_flags(dagstudio_files: Any, tmp_path: Path) -> None:
+    path = dagstudio_files(GOOD)
+    env = local_env(tmp_path)
+
+    unknown = dagstudio("run", path, "--force", "ghost", env=env)
+    cached = dagstudio("run", path, "--cache", "--force", "fetch", env=env)
+    everything = dagstudio("run", path, "--force-all", env=env)
+
+    assert unknown.returncode == 2
+    assert "force names unknown phase(s) ['ghost']" in unknown.stderr
+    assert cached.returncode == 0, cached.stderr
+    assert everything.returncode == 0, everything.stderr

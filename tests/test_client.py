@@ -794,3 +794,279 @@ def test_discover_server_skips_unix_socket_servers(
 
     with pytest.raises(DagStudioError, match="no running Jupyter server"):
         discover_server()
+
+
+def logging_chain(root: Path, flag: Path | None = None) -> tuple[dict[str, Any], Path]:
+    """Shell phases a -> b -> c that append their id to a log in the server root.
+
+    While `flag` exists, b fails without logging.
+    """
+    log = root / f"ran-{secrets.token_hex(4)}.log"
+    guard = f"test ! -e {flag.name} && " if flag is not None else ""
+    doc = workflow(
+        shell("a", f"echo a >> {log.name}"),
+        shell("b", f"{guard}echo b >> {log.name}", "a"),
+        shell("c", f"echo c >> {log.name}", "b"),
+        id="chain",
+    )
+    return doc, log
+
+
+def ran(log: Path) -> list[str]:
+    """The phases that ran, in order, from their log lines."""
+    return log.read_text().split() if log.exists() else []
+
+
+def statuses(execution: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    return {p["id"]: (p["status"], p["from_execution"]) for p in execution["phases"]}
+
+
+def test_client_rerun_runs_only_that_phase(
+    dagstudio_client: Client, dagstudio_server: JupyterServer
+) -> None:
+    doc, log = logging_chain(dagstudio_server.root_dir)
+    source = dagstudio_client.submit(doc)["id"]
+    dagstudio_client.wait(source, timeout=30, poll_s=0.05)
+
+    derived = dagstudio_client.rerun(source, "b")
+    final = dagstudio_client.wait(derived["id"], timeout=30, poll_s=0.05)
+
+    assert derived["id"] != source
+    assert derived["derived_from"] == {
+        "execution_id": source,
+        "mode": "phase",
+        "phase_id": "b",
+    }
+    assert ran(log) == ["a", "b", "c", "b"]
+    assert final["status"] == "completed"
+    assert statuses(final) == {
+        "a": ("completed", source),
+        "b": ("completed", None),
+        "c": ("completed", source),
+    }
+
+
+def test_client_rerun_downstream_runs_the_phase_and_all_below(
+    dagstudio_client: Client, dagstudio_server: JupyterServer
+) -> None:
+    doc, log = logging_chain(dagstudio_server.root_dir)
+    source = dagstudio_client.submit(doc)["id"]
+    dagstudio_client.wait(source, timeout=30, poll_s=0.05)
+
+    derived = dagstudio_client.rerun(source, "b", downstream=True, max_parallel=1)
+    final = dagstudio_client.wait(derived["id"], timeout=30, poll_s=0.05)
+
+    assert derived["derived_from"]["mode"] == "downstream"
+    assert ran(log) == ["a", "b", "c", "b", "c"]
+    assert statuses(final) == {
+        "a": ("completed", source),
+        "b": ("completed", None),
+        "c": ("completed", None),
+    }
+
+
+def test_client_resume_runs_what_did_not_complete(
+    dagstudio_client: Client, dagstudio_server: JupyterServer
+) -> None:
+    flag = dagstudio_server.root_dir / f"flag-{secrets.token_hex(4)}"
+    flag.touch()
+    doc, log = logging_chain(dagstudio_server.root_dir, flag)
+    source = dagstudio_client.submit(doc)["id"]
+    failed = dagstudio_client.wait(source, timeout=30, poll_s=0.05)
+    flag.unlink()
+
+    derived = dagstudio_client.resume(source)
+    final = dagstudio_client.wait(derived["id"], timeout=30, poll_s=0.05)
+
+    assert failed["status"] == "failed"
+    assert derived["derived_from"] == {
+        "execution_id": source,
+        "mode": "resume",
+        "phase_id": None,
+    }
+    assert ran(log) == ["a", "b", "c"]
+    assert final["status"] == "completed"
+    assert statuses(final)["a"] == ("completed", source)
+    assert dagstudio_client.get(source)["status"] == "failed"
+
+
+def test_client_rerun_of_an_unknown_phase_is_a_400_naming_it(
+    dagstudio_client: Client,
+) -> None:
+    source = dagstudio_client.submit(SMALL)["id"]
+    dagstudio_client.wait(source, timeout=30, poll_s=0.05)
+
+    with pytest.raises(ServerError) as caught:
+        dagstudio_client.rerun(source, "ghost", downstream=True)
+
+    assert caught.value.status == 400
+    assert "'ghost'" in caught.value.message
+
+
+def test_client_resume_of_a_completed_execution_is_a_conflict(
+    dagstudio_client: Client,
+) -> None:
+    source = dagstudio_client.submit(SMALL)["id"]
+    dagstudio_client.wait(source, timeout=30, poll_s=0.05)
+
+    with pytest.raises(ServerConflictError) as caught:
+        dagstudio_client.resume(source)
+
+    assert caught.value.status == 409
+    assert "nothing to resume" in caught.value.message
+    assert source in caught.value.message
+
+
+def test_client_rerun_of_a_running_execution_is_a_conflict(
+    dagstudio_client: Client,
+) -> None:
+    source = dagstudio_client.submit(SLEEPY)["id"]
+    wait_for_phase(dagstudio_client, source, "nap", "running")
+
+    try:
+        with pytest.raises(ServerConflictError, match="is running"):
+            dagstudio_client.rerun(source, "after")
+    finally:
+        dagstudio_client.cancel(source)
+    with pytest.raises(ServerNotFoundError):
+        dagstudio_client.resume("f" * 32)
+
+
+def test_client_submit_cache_skips_unchanged_phases_and_force_runs_them(
+    dagstudio_client: Client, dagstudio_server: JupyterServer
+) -> None:
+    doc, log = logging_chain(dagstudio_server.root_dir)
+
+    def run(**options: Any) -> dict[str, Any]:
+        execution_id = dagstudio_client.submit(doc, **options)["id"]
+        return dagstudio_client.wait(execution_id, timeout=30, poll_s=0.05)
+
+    first = run(cache=True)
+    cached = run(cache=True)
+    after_cached = ran(log)
+    forced_b = run(cache=True, force={"b"})
+    after_b = ran(log)
+    run(cache=True, force=True)
+    plain = run()
+
+    assert after_cached == ["a", "b", "c"]
+    assert statuses(cached) == dict.fromkeys("abc", ("cached", first["id"]))
+    assert cached["status"] == "completed"
+    assert after_b == ["a", "b", "c", "b"]
+    assert statuses(forced_b)["b"] == ("completed", None)
+    assert statuses(forced_b)["c"][0] == "cached"
+    assert ran(log) == ["a", "b", "c", "b", "a", "b", "c", "a", "b", "c"]
+    assert {p["status"] for p in plain["phases"]} == {"completed"}
+
+
+def test_client_rerun_cache_and_force_reach_the_server(
+    dagstudio_client: Client, dagstudio_server: JupyterServer
+) -> None:
+    doc, log = logging_chain(dagstudio_server.root_dir)
+    source = dagstudio_client.submit(doc, cache=True)["id"]
+    dagstudio_client.wait(source, timeout=30, poll_s=0.05)
+
+    cached = dagstudio_client.rerun(source, "b", downstream=True, cache=True)
+    cached = dagstudio_client.wait(cached["id"], timeout=30, poll_s=0.05)
+    after_cached = ran(log)
+    forced = dagstudio_client.rerun(
+        source, "b", downstream=True, cache=True, force=["c"]
+    )
+    forced = dagstudio_client.wait(forced["id"], timeout=30, poll_s=0.05)
+
+    # The phase asked for runs even with the cache; below it, c is unchanged.
+    assert after_cached == ["a", "b", "c", "b"]
+    assert statuses(cached) == {
+        "a": ("completed", source),
+        "b": ("completed", None),
+        "c": ("cached", source),
+    }
+    assert ran(log) == ["a", "b", "c", "b", "b", "c"]
+    assert statuses(forced)["c"] == ("completed", None)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"force": "b"}, "force must be True or a list"),
+        ({"force": [1]}, "force must be True or a list"),
+        ({"cache": "yes"}, "cache must be True or False"),
+    ],
+)
+def test_client_bad_cache_options_are_refused_before_any_request(
+    options: dict[str, Any], problem: str
+) -> None:
+    client = Client(f"http://127.0.0.1:{free_port()}/", "unused")
+
+    with pytest.raises(TypeError, match=problem):
+        client.submit(SMALL, **options)
+    with pytest.raises(TypeError, match=problem):
+        client.rerun("0" * 32, "a", **options)
+
+
+def test_server_run_rerun_and_resume_return_new_runs_the_widget_follows(
+    dagstudio_client: Client, dagstudio_server: JupyterServer
+) -> None:
+    flag = dagstudio_server.root_dir / f"flag-{secrets.token_hex(4)}"
+    flag.touch()
+    doc, log = logging_chain(dagstudio_server.root_dir, flag)
+    widget = FakeWidget()
+    run = Workflow.from_dict(doc).submit(dagstudio_client, widget=widget)
+    run.wait(timeout=30)
+    flag.unlink()
+
+    resumed = run.resume()
+    again = resumed.rerun("b", downstream=True, wait=False, max_parallel=1)
+    again.wait(timeout=30)
+
+    assert run.execution["status"] == "failed"
+    assert isinstance(resumed, ServerRun) and resumed.id != run.id
+    assert resumed.done and resumed.execution["status"] == "completed"
+    assert resumed.source is run and again.source is resumed
+    assert resumed.derived_from == {
+        "execution_id": run.id,
+        "mode": "resume",
+        "phase_id": None,
+    }
+    assert again.derived_from is not None
+    assert again.derived_from["execution_id"] == resumed.id
+    assert again.execution["status"] == "completed"
+    assert ran(log) == ["a", "b", "c", "b", "c"]
+    assert widget.calls == [
+        (run.id, dagstudio_client),
+        (resumed.id, dagstudio_client),
+        (again.id, dagstudio_client),
+    ]
+    assert again.widget is widget
+
+
+class FollowingWidget(FakeWidget):
+    """A fake widget that, like DagWidget, says which execution it follows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.server: dict[str, Any] = {}
+
+    def attach(self, execution_id: str, *, client: Any) -> None:
+        super().attach(execution_id, client=client)
+        self.server = {"execution_id": execution_id}
+
+
+def test_server_run_rerun_leaves_a_widget_that_moved_on_alone(
+    dagstudio_client: Client,
+) -> None:
+    widget = FollowingWidget()
+    run = Workflow.from_dict(SMALL).submit(dagstudio_client, widget=widget)
+    run.wait(timeout=30)
+    other = dagstudio_client.submit(SMALL)["id"]
+    widget.attach(other, client=dagstudio_client)
+    chosen = FakeWidget()
+
+    moved_on = run.rerun("b")
+    given = run.rerun("b", widget=chosen)
+
+    assert moved_on.widget is None
+    assert widget.calls == [(run.id, dagstudio_client), (other, dagstudio_client)]
+    assert chosen.calls == [(given.id, dagstudio_client)]
+    assert given.execution["status"] == "completed"
+    dagstudio_client.wait(other, timeout=30)
