@@ -32,6 +32,7 @@ _PHASE_KEYS = frozenset(
 )
 # 1 TiB: beyond any machine, and far inside what setrlimit takes.
 MAX_MEMORY_LIMIT_MB = 1024 * 1024
+MAX_RETRIES = 100
 _REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
@@ -441,9 +442,11 @@ def _check_phase(phase: Phase, number: int) -> None:
     _check_env(phase, where)
     if isinstance(phase.retries, bool) or not isinstance(phase.retries, int):
         raise InvalidWorkflowError(f"{where}: retries must be a whole number")
-    if phase.retries < 0:
+    if not 0 <= phase.retries <= MAX_RETRIES:
+        # Unbounded, a failing phase would retry every 30 s until cancelled.
         raise InvalidWorkflowError(
-            f"{where}: retries must be 0 or more, got {short_repr(phase.retries)}"
+            f"{where}: retries must be 0 to {MAX_RETRIES}, "
+            f"got {short_repr(phase.retries)}"
         )
     if phase.timeout_s is not None and not _positive_seconds(phase.timeout_s):
         raise InvalidWorkflowError(

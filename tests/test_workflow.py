@@ -112,6 +112,7 @@ def test_workflow_from_networkx_keeps_edges_and_attributes() -> None:
         ([{"id": "a", "kind": "shell"}], ["'a'", "'command'"]),
         ([{"id": "a", "kind": "python", "ref": "not a ref"}], ["'a'", "'not a ref'"]),
         ([{"id": "a", "retries": -1}], ["'a'", "retries", "-1"]),
+        ([{"id": "a", "retries": 10**300}], ["'a'", "retries must be 0 to 100"]),
         ([{"id": "a", "timeout_s": 0}], ["'a'", "timeout_s", "0"]),
         ([{"id": "a", "colour": "red"}], ["phase #1", "'colour'"]),
         ([{"id": "a", "after": "b"}], ["'a'", "'after' must be a list"]),
