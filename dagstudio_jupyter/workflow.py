@@ -374,7 +374,10 @@ class Workflow:
         Options: `widget` (a `DagWidget` to follow the run), `store` (a
         `DagStore` or a DuckDB file path; in memory by default),
         `max_parallel`, `executor` ("thread", "process", "dask" or an
-        `Executor` such as `DaskExecutor(address)`), `retry_backoff_s`.
+        `Executor` such as `DaskExecutor(address)`), `retry_backoff_s`,
+        `cache` (skip unchanged phases as cached) and `force` (phase ids, or
+        True for all, that run even when cached). The `Run` has `rerun` and
+        `resume` for running part of it again.
         """
         from .kernel import Run
 
@@ -387,9 +390,10 @@ class Workflow:
 
         The run goes on when this kernel is busy, restarted or gone. `client`
         defaults to `Client()`, which finds the server this kernel belongs to.
-        Options: `max_parallel`, `retry_backoff_s`. A `widget` is attached to
-        the server run so the browser follows it. Phases must be kinds the
-        server can start (a `ref`, a script, a notebook, a shell command).
+        Options: `max_parallel`, `retry_backoff_s`, `cache`, `force`. A
+        `widget` is attached to the server run so the browser follows it.
+        Phases must be kinds the server can start (a `ref`, a script, a
+        notebook, a shell command).
         """
         from .client import submit_workflow
 

@@ -626,3 +626,68 @@ def test_store_upgrades_a_version_1_file_keeping_its_executions(
     assert execution["derived_from"] is None
     assert execution["phases"][0]["status"] == "completed"
     assert execution["phases"][0]["from_execution"] is None
+
+
+# --- the widget in kernel mode ---------------------------------------------
+
+
+def _wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out")
+
+
+def test_widget_rerun_message_starts_a_derived_run_and_follows_it(
+    tmp_path: Path,
+) -> None:
+    from dagstudio_jupyter.widget import DagWidget
+
+    scene = Counted(tmp_path)
+    widget = DagWidget(flush_interval_s=0.01)
+    first = scene.workflow.run(widget=widget)
+    scene.ran()
+
+    widget._handle_message(
+        widget, {"type": "rerun", "mode": "downstream", "phase_id": "train"}, []
+    )
+    derived = widget._run
+    assert derived is not None and derived is not first
+    derived.wait(30)
+    _wait_for(lambda: widget.execution.get("status") == "completed")
+
+    assert scene.ran() == ["train", "report"]
+    assert widget.execution["id"] == derived.id
+    assert widget.execution["derived_from"] == {
+        "execution_id": first.id,
+        "mode": "downstream",
+        "phase_id": "train",
+    }
+    assert widget.phases["load"]["from_execution"] == first.id
+    assert widget.phases["train"]["from_execution"] is None
+
+    widget._handle_message(widget, {"type": "follow_source"}, [])
+    assert widget._run is first
+    _wait_for(lambda: widget.execution.get("id") == first.id)
+    assert widget.execution["derived_from"] is None
+
+
+def test_widget_rerun_message_refused_sends_an_error_toast(tmp_path: Path) -> None:
+    from dagstudio_jupyter.widget import DagWidget
+
+    scene = Counted(tmp_path)
+    scene.fail_flag.touch()
+    widget = DagWidget(flush_interval_s=0.01)
+    failed = scene.workflow.run(widget=widget)
+    sent: list[dict[str, Any]] = []
+    widget.send = sent.append  # type: ignore[method-assign]
+
+    widget._handle_message(
+        widget, {"type": "rerun", "mode": "phase", "phase_id": "report"}, []
+    )
+
+    assert widget._run is failed  # nothing new started
+    assert len(sent) == 1 and sent[0]["level"] == "error"
+    assert "'report' needs upstream phase 'train'" in sent[0]["text"]
