@@ -784,7 +784,13 @@ def test_api_fuzz_wrong_method_gets_a_405_with_allow(
 
 @pytest.mark.parametrize(
     "path",
-    ["nothing-here", "executions/a.b", "executions/x/y/z", "executions/" + "a" * 65],
+    [
+        "nothing-here",
+        "executions/a.b",
+        "executions/x/y/z",
+        "executions/" + "a" * 65,
+        "executions/%25zz",
+    ],
 )
 def test_api_fuzz_unknown_route_gets_a_json_404(
     fuzz_client: FuzzClient, path: str
@@ -793,7 +799,9 @@ def test_api_fuzz_unknown_route_gets_a_json_404(
 
     assert response.status_code == 404
     check_error_body(response)
-    assert "no such route" in response.json()["message"]
+    message = response.json()["message"]
+    assert "no such route" in message
+    assert "%%" not in message  # the path as asked, not escaped twice
 
 
 def test_api_fuzz_phase_kind_null_is_refused(fuzz_client: FuzzClient) -> None:

@@ -128,6 +128,9 @@ def unsigned_token() -> str:
         (jwt.encode(claims(aud=None), SECRET), "missing_claim"),
         (jwt.encode(claims(iss=None), SECRET), "missing_claim"),
         (jwt.encode(claims(sub=""), SECRET), "missing_claim"),
+        # RFC 7519 times are numbers, not digits in a string.
+        (jwt.encode(claims(exp=str(int(time.time()) + 600)), SECRET), "malformed"),
+        (jwt.encode(claims(iat=str(int(time.time()))), SECRET), "malformed"),
     ],
 )
 def test_token_authority_verify_refuses_with_reason(token: Any, reason: str) -> None:

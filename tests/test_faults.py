@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -752,3 +753,49 @@ def test_faults_memory_limit_round_trips_in_the_document() -> None:
 
     assert workflow["p"].memory_limit_mb == 64
     assert workflow.to_dict()["phases"][0]["memory_limit_mb"] == 64
+
+
+def test_faults_server_with_a_refused_secret_says_why_and_still_stops(
+    tmp_path: Path,
+) -> None:
+    # A weak JWT secret stops the extension from loading; Jupyter carries on
+    # without it, and a SIGTERM must still end the process.
+    home = tmp_path / "home"
+    token = secrets.token_urlsafe(32)
+    record_secret(token, "Jupyter token")
+    env = isolated_env(home, token)
+    env["JWT_SECRET_KEY"] = "short"
+    _write_config(Path(env["JUPYTER_CONFIG_DIR"]), tmp_path / "s.duckdb", {})
+    port = free_port()
+    log_path = home / "server.log"
+    record_log(log_path)
+    root = tmp_path / "root"
+    root.mkdir()
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            server_command(port, root),
+            env=env,
+            cwd=home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(
+            lambda: (
+                "Jupyter Server" in log_path.read_text(errors="replace")
+                and "is running at" in log_path.read_text(errors="replace")
+            ),
+            60,
+            "the server to start",
+        )
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = log_path.read_text(errors="replace")
+    assert "the JWT secret is 5 bytes" in text
+    assert code is not None
+    assert "stop_extension" not in text

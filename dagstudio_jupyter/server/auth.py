@@ -208,6 +208,13 @@ class TokenAuthority:
             raise TokenError(reason) from None
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise TokenError("missing_claim")
+        # RFC 7519 times are numbers; pyjwt also takes digits in a string.
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if name in claims and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise TokenError("malformed")
         return claims
 
     def _key_for(self, token: str) -> tuple[Any, list[str]]:

@@ -111,7 +111,9 @@ class DagHandler(ExtensionHandlerMixin, APIHandler):
         else:
             if isinstance(exc, web.HTTPError):
                 code = _HTTP_CODES.get(exc.status_code, "error")
-                message = exc.log_message or exc.reason or self._reason
+                # tornado doubles each % of a message given without arguments.
+                text = exc.log_message % exc.args if exc.log_message else None
+                message = text or exc.reason or self._reason
             elif status_code < 500:
                 code, message = _HTTP_CODES.get(status_code, "error"), self._reason
         if status_code == 405:
