@@ -112,6 +112,29 @@ class StoreCache(PhaseCache):
         return CacheHit(row["execution_id"], row["result"])
 
 
+class ChainCache(PhaseCache):
+    """Several caches asked in turn; a successful run is recorded in each.
+
+    A kernel run on a store file asks the kernel's memory first, then the
+    file, so a later process (`dagstudio run --store FILE --cache`) finds
+    what an earlier one left.
+    """
+
+    def __init__(self, *caches: PhaseCache) -> None:
+        self._caches = caches
+
+    async def lookup(self, key: str) -> CacheHit | None:
+        for cache in self._caches:
+            hit = await cache.lookup(key)
+            if hit is not None:
+                return hit
+        return None
+
+    def record(self, key: str, execution_id: str, result: Any) -> None:
+        for cache in self._caches:
+            cache.record(key, execution_id, result)
+
+
 KERNEL_CACHE = MemoryCache()
 
 
@@ -240,6 +263,7 @@ def force_set(force: Any, phase_ids: list[str]) -> frozenset[str]:
 __all__ = [
     "KERNEL_CACHE",
     "CacheHit",
+    "ChainCache",
     "MemoryCache",
     "PhaseCache",
     "StoreCache",

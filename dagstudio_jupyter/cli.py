@@ -573,11 +573,9 @@ def _caching_parser(*, local: bool) -> _Parser:
         "its last successful run can be skipped and shown as cached."
     )
     if local:
-        # Run keeps its cache in the kernel's memory (`KERNEL_CACHE`), which
-        # this process starts empty; a cache in the --store file is not read.
         text += (
-            " Known limitation: here the cache lives in this process's memory, "
-            "so each `run` starts with an empty one and nothing is found yet."
+            " Results are found in the --store file (JSON results up to 64 KiB),"
+            " so without --store each `run` starts with nothing cached."
         )
     group = parser.add_argument_group("cache", text)
     group.add_argument(

@@ -9,7 +9,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ._cache import KERNEL_CACHE, force_set
+from ._cache import KERNEL_CACHE, ChainCache, PhaseCache, StoreCache, force_set
 from .errors import DagStudioError
 from .executors import Executor, ResultHandle
 from .rerun import RerunPlan, plan_rerun
@@ -79,6 +79,7 @@ class Run:
         self.store: DagStore = (
             store if isinstance(store, DagStore) else DuckDBStore(store or ":memory:")
         )
+        self._on_file = getattr(self.store, "path", ":memory:") != ":memory:"
         self.runner = Runner(
             workflow,
             emit=self._emit,
@@ -87,9 +88,12 @@ class Run:
             executor=executor,
             retry_backoff_s=retry_backoff_s,
             plan=plan,
-            cache=KERNEL_CACHE,
+            cache=self._phase_cache(owner or _user_name()),
             cache_default=cache,
             force=forced,
+            # On a store file, small JSON results go with their events, so the
+            # file's cache can give them back to a later process.
+            keep_results=self._on_file,
         )
         self.id = self.runner.execution_id
         self.store.create_execution(self.runner.state.to_dict())
@@ -104,6 +108,14 @@ class Run:
         self._closing: asyncio.Future[None] | None = None
         if widget is not None:
             widget.follow(self)
+
+    def _phase_cache(self, owner: str | None) -> PhaseCache:
+        """The kernel's memory, then the store file when there is one."""
+        if not self._on_file:
+            return KERNEL_CACHE
+        return ChainCache(
+            KERNEL_CACHE, StoreCache(self.store, owner, asyncio.to_thread)
+        )
 
     def __repr__(self) -> str:
         error = f", error={self.error!r}" if self.error else ""

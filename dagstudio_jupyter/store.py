@@ -284,6 +284,11 @@ class DuckDBStore(DagStore):
         self._writer.start()
         log.info("execution store opened at %s", self._path)
 
+    @property
+    def path(self) -> str:
+        """The database file, or ":memory:"."""
+        return self._path
+
     def create_execution(self, execution: dict[str, Any]) -> None:
         try:
             state = ExecutionState.from_dict(execution)

@@ -540,3 +540,34 @@ def test_cli_run_takes_the_cache_flags(dagstudio_files: Any, tmp_path: Path) -> 
     assert "force names unknown phase(s) ['ghost']" in unknown.stderr
     assert cached.returncode == 0, cached.stderr
     assert everything.returncode == 0, everything.stderr
+
+
+def test_cli_run_with_a_store_file_finds_what_an_earlier_run_cached(
+    dagstudio_files: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    path = dagstudio_files(
+        workflow(
+            shell("fetch", f"echo fetch >> {log}"),
+            {
+                "id": "mean",
+                "kind": "python",
+                "ref": "statistics:mean",
+                "after": ["fetch"],
+                "params": {"data": [1, 2, 3]},
+            },
+            shell("report", f"echo report >> {log}", "mean"),
+            id="cached-here",
+        )
+    )
+    env = local_env(tmp_path)
+    store = tmp_path / "runs.duckdb"
+
+    first = dagstudio("run", path, "--cache", "--store", store, env=env)
+    second = dagstudio("run", path, "--cache", "--store", store, env=env)
+    without = dagstudio("run", path, "--cache", env=env)
+
+    assert first.returncode == second.returncode == without.returncode == 0
+    # Each process starts with an empty memory: the second found the file's.
+    assert log.read_text().splitlines() == ["fetch", "report", "fetch", "report"]
+    assert "3 cached" in second.stderr + second.stdout
