@@ -16,6 +16,7 @@ import traitlets
 
 from ._state import ExecutionState, SeqGapError
 from .errors import DagStudioError
+from .rerun import NOT_SELECTED
 from .workflow import Workflow
 
 if TYPE_CHECKING:
@@ -108,28 +109,43 @@ class DagWidget(anywidget.AnyWidget):
         return value
 
     def follow(self, run: Run) -> None:
-        """Show `run` live from now on; stop following any earlier run."""
+        """Show `run` live from now on; stop following any earlier run.
+
+        The first update already holds what the run has done (a finished run
+        shows its end at once) and, for a derived run, the phases it takes
+        from its source, so no node flashes back to pending.
+        """
         self._stop_following()
+        state = ExecutionState(
+            run.id,
+            run.workflow.to_dict(),
+            derived_from=run.runner.state.derived_from,
+        )
+        _preview_plan(state, run)
         with self._lock:
             self._run = run
-            self._state = ExecutionState(
-                run.id,
-                run.workflow.to_dict(),
-                derived_from=run.runner.state.derived_from,
-            )
+            self._state = state
             self._dirty.clear()
             self._toasts.clear()
-            with self.hold_sync():
-                self.server = {}
-                self.workflow = self._state.workflow
-                self.phases = {}
-                self.execution = _execution_summary(self._state)
         # Subscribe before reading the backlog so no commit falls in between;
         # events seen twice are ignored by ExecutionState.apply. A finished
         # run has closed the store it opened: its events are all there is.
         if not run.done:
             self._unsubscribe = run.store.subscribe(self._on_events)
-        self._on_events(run.events())
+        backlog = run.events()
+        with self._lock:
+            if self._state is not state:
+                return  # followed something else meanwhile
+            for event in backlog:
+                state.apply(event)
+            with self.hold_sync():
+                self.server = {}
+                self.workflow = state.workflow
+                self.phases = {
+                    pid: {k: v for k, v in phase.items() if k != "id"}
+                    for pid, phase in state.phases.items()
+                }
+                self.execution = _execution_summary(state)
 
     def attach(self, execution_id: str, client: Client | None = None) -> None:
         """Show the server execution `execution_id`; the browser follows it.
@@ -247,8 +263,11 @@ class DagWidget(anywidget.AnyWidget):
             run.cancel()
         elif kind == "rerun":
             self._rerun(run, content.get("mode"), content.get("phase_id"))
-        elif kind == "follow_source" and run.source is not None:
-            self.follow(run.source)
+        elif kind == "follow_source":
+            if run.source is not None:
+                self.follow(run.source)
+            else:
+                self._toast("warning", "The earlier run is not in this kernel any more")
 
     def _rerun(self, run: Run, mode: Any, phase_id: Any) -> None:
         """Start a derived kernel run the page asked for; say why when it cannot."""
@@ -262,19 +281,42 @@ class DagWidget(anywidget.AnyWidget):
                 raise DagStudioError(f"unknown re-run mode {mode!r}")
         except (DagStudioError, KeyError, TypeError) as exc:
             text = exc.args[0] if exc.args else str(exc)
-            self.send(
-                {
-                    "type": "toast",
-                    "id": f"rerun:{secrets.token_hex(4)}",
-                    "level": "error",
-                    "text": f"Cannot run again: {text}",
-                }
-            )
+            self._toast("error", f"Cannot run again: {text}")
+
+    def _toast(self, level: str, text: str) -> None:
+        """A toast of the kernel's own, not tied to an event."""
+        toast_id = f"kernel:{secrets.token_hex(4)}"
+        self.send({"type": "toast", "id": toast_id, "level": level, "text": text})
 
     def close(self) -> None:
         """Stop following and close the widget."""
         self._stop_following()
         super().close()
+
+
+def _preview_plan(state: ExecutionState, run: Run) -> None:
+    """Put a derived run's reused and skipped phases in place before its events.
+
+    The runner emits them as its first events; showing them now keeps the
+    picture of the phases that do not run from changing at all.
+    """
+    plan = run.runner.plan
+    if plan is None:
+        return
+    for pid, phase in state.phases.items():
+        if pid in plan.selected:
+            continue
+        reused = plan.reused.get(pid)
+        if reused is None:
+            phase.update(status="skipped", error=NOT_SELECTED)
+        else:
+            phase.update(
+                status=reused["status"],
+                attempt=reused["attempt"] or 0,
+                started_at=reused["started_at"],
+                finished_at=reused["finished_at"],
+                from_execution=plan.source_id,
+            )
 
 
 def _notebook_digest(path: str | None) -> str:

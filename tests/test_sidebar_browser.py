@@ -365,3 +365,151 @@ def test_filters_find_executions_beyond_the_first_page(
     row_of(page, needle["id"]).wait_for(state="detached", timeout=10_000)
     panel.locator(".dagstudio-executions-more").click()
     row_of(page, needle["id"]).wait_for(timeout=10_000)
+
+
+def flaky_once_workflow(name: str, marker: str) -> dict[str, Any]:
+    """`first` completes; `second` fails the first time it runs only (it
+    leaves `marker` behind), so a resume of the run completes."""
+    return {
+        "format": "dagstudio.workflow/1",
+        "id": re.sub(r"[^a-z0-9]+", "-", name.lower()),
+        "name": name,
+        "phases": [
+            {"id": "first", "kind": "shell", "command": "true"},
+            {
+                "id": "second",
+                "kind": "shell",
+                "command": f"test -e {marker} || {{ touch {marker}; exit 3; }}",
+                "after": ["first"],
+            },
+        ],
+    }
+
+
+def test_resumed_execution_links_to_its_source_in_row_and_tab(
+    sidebar_lab: Lab, dagstudio_page: Any, tmp_path: Any
+) -> None:
+    page = dagstudio_page
+    lab_client = client(sidebar_lab)
+    source = lab_client.submit(
+        flaky_once_workflow("Resume me", str(tmp_path / "second-ran"))
+    )
+    assert lab_client.wait(source["id"], timeout=60)["status"] == "failed"
+    page.goto(sidebar_lab.page_url("lab") + "&reset")
+    show_sidebar(page)
+    page.locator(f'{PANEL}[data-connection="live"]').wait_for(timeout=20_000)
+    source_row = row_of(page, source["id"], "failed")
+    source_row.wait_for(timeout=20_000)
+    # A plain run derives from nothing.
+    assert source_row.locator(".dagstudio-execution-source").count() == 0
+
+    source_row.locator('button[data-command="dagstudio:resume-execution"]').click()
+
+    # The new execution's tab opens, following it to its end.
+    tab = page.locator(".dagstudio-execution-tab:visible")
+    tab.wait_for(timeout=20_000)
+    resumed_id = str(tab.get_attribute("id")).removeprefix("dagstudio-execution-")
+    assert resumed_id != source["id"]
+    assert lab_client.wait(resumed_id, timeout=60)["status"] == "completed"
+    resumed = lab_client.get(resumed_id)
+    assert resumed["derived_from"]["execution_id"] == source["id"]
+    assert resumed["derived_from"]["mode"] == "resume"
+    link_text = f"↳ from {source['id'][:8]} · resumed from failure"
+    header = tab.locator(".dagstudio-execution-header")
+    header.locator(".dagstudio-execution-source-link", has_text=link_text).wait_for(
+        timeout=10_000
+    )
+    # The header's link stands for the widget's own, which would repeat it.
+    assert not tab.locator(".dagstudio-derived").is_visible()
+    # `first` is not run again: its result is the source's, and says so.
+    reused = header.locator('li[data-phase-id="first"]')
+    reused.wait_for(state="attached", timeout=10_000)
+    assert f"result from {source['id'][:8]}" in reused.text_content()
+    tab.locator(
+        'g.dagstudio-node[data-phase-id="second"][data-status="completed"]'
+    ).wait_for(timeout=30_000)
+    # The sidebar's row of the new execution shows the same link.
+    row = row_of(page, resumed_id, "completed")
+    row.wait_for(timeout=15_000)
+    link = row.locator(".dagstudio-execution-source-link")
+    assert link.inner_text().strip() == link_text
+    assert source["id"] in str(
+        row.locator(".dagstudio-execution-source").get_attribute("title")
+    )
+
+    link.click()
+
+    source_tab = page.locator(f"#dagstudio-execution-{source['id']}")
+    source_tab.wait_for(state="visible", timeout=10_000)
+    source_tab.locator(
+        'g.dagstudio-node[data-phase-id="second"][data-status="failed"]'
+    ).wait_for(timeout=20_000)
+    # From the keyboard too: Enter on the link, with the source's tab closed.
+    page.evaluate(
+        "(id) => Array.from(window.jupyterapp.shell.widgets('main'))"
+        ".find((w) => w.id === `dagstudio-execution-${id}`).close()",
+        source["id"],
+    )
+    source_tab.wait_for(state="detached", timeout=10_000)
+    link.focus()
+    page.keyboard.press("Enter")
+    source_tab.wait_for(state="visible", timeout=10_000)
+
+    lab_client.delete(source["id"])
+
+    # The link then says the source is gone instead of offering to open it.
+    gone = row.locator('.dagstudio-execution-source[data-gone="true"]')
+    gone.wait_for(timeout=10_000)
+    assert "(deleted)" in gone.inner_text()
+    assert row.locator(".dagstudio-execution-source-link").count() == 0
+
+
+def test_rerun_from_a_node_menu_in_a_tab_opens_the_new_execution_beside_it(
+    sidebar_lab: Lab, dagstudio_page: Any
+) -> None:
+    page = dagstudio_page
+    lab_client = client(sidebar_lab)
+    workflow = flaky_once_workflow("Run one again", "unused")
+    workflow["phases"][1]["command"] = "true"
+    source = lab_client.submit(workflow)
+    assert lab_client.wait(source["id"], timeout=60)["status"] == "completed"
+    page.goto(sidebar_lab.page_url("lab") + "&reset")
+    show_sidebar(page)
+    page.evaluate(
+        "(id) => window.jupyterapp.commands.execute("
+        "'dagstudio:open-execution', { id })",
+        source["id"],
+    )
+    source_tab = page.locator(f"#dagstudio-execution-{source['id']}")
+    node = source_tab.locator('g.dagstudio-node[data-phase-id="first"]')
+    node.wait_for(timeout=20_000)
+
+    # The menu's own opening (a right-click, focus and all) is the widget's
+    # to test; here it only starts a re-run from inside a tab.
+    page.evaluate("() => document.activeElement?.blur()")
+    node.dispatch_event("contextmenu")
+    page.locator(".dagstudio-menu [data-item='phase']").click()
+
+    # The new execution opens in a tab of its own; the source's tab keeps
+    # showing the source.
+    tabs = page.locator(".dagstudio-execution-tab")
+    tabs.nth(1).wait_for(state="attached", timeout=20_000)
+    ids = tabs.evaluate_all("ts => ts.map(t => t.id)")
+    new_id = next(i for i in ids if i != f"dagstudio-execution-{source['id']}")
+    new_id = new_id.removeprefix("dagstudio-execution-")
+    assert lab_client.get(new_id)["derived_from"] == {
+        "execution_id": source["id"],
+        "mode": "phase",
+        "phase_id": "first",
+    }
+    new_tab = page.locator(f"#dagstudio-execution-{new_id}")
+    new_tab.locator(
+        ".dagstudio-execution-header .dagstudio-execution-source-link",
+        has_text=f"↳ from {source['id'][:8]} · ran 'first'",
+    ).wait_for(timeout=10_000)
+    assert lab_client.wait(new_id, timeout=60)["status"] == "completed"
+    assert source_tab.locator("g.dagstudio-node").count() == 2
+    assert "completed" in source_tab.locator(".dagstudio-execution-status").inner_text()
+    row_of(page, new_id).locator(
+        ".dagstudio-execution-source-link", has_text="ran 'first'"
+    ).wait_for(timeout=15_000)

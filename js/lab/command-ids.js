@@ -13,8 +13,15 @@ export const CommandIDs = Object.freeze({
   openExecution: "dagstudio:open-execution",
   /** Cancel a running execution. */
   cancelExecution: "dagstudio:cancel-execution",
-  /** Run the failed and cancelled part of an execution again. */
+  /** Run the failed and cancelled part of an execution again, in place. */
   retryExecution: "dagstudio:retry-execution",
+  /**
+   * Start a new execution from the failure of a failed or cancelled one,
+   * reusing its completed results, and open the new one's tab.
+   */
+  resumeExecution: "dagstudio:resume-execution",
+  /** Open the tab of the execution a re-run derives from. */
+  openSourceExecution: "dagstudio:open-source-execution",
   /** Forget a finished execution, after asking. */
   deleteExecution: "dagstudio:delete-execution",
 });

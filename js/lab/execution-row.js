@@ -6,7 +6,8 @@
  * the same thing.
  */
 import { CommandIDs } from "./command-ids.js";
-import { actionsFor, toRow } from "./format.js";
+import { sourceLink } from "./derived.js";
+import { actionsFor, resumeAllowed, toRow } from "./format.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
 
@@ -38,8 +39,15 @@ function buttonsFor(execution) {
     [
       CommandIDs.retryExecution,
       "Retry",
-      "Run the failed and cancelled phases again",
+      "Run the failed and cancelled phases again, in this execution",
       allowed.retry,
+    ],
+    [
+      CommandIDs.resumeExecution,
+      "Resume",
+      "Run again from the failure as a new execution, reusing the " +
+        "results that completed",
+      resumeAllowed(execution.status),
     ],
     [
       CommandIDs.deleteExecution,
@@ -51,6 +59,41 @@ function buttonsFor(execution) {
 }
 
 /**
+ * The "↳ from abcd1234 · ran 'b'" line of a derived execution: a button
+ * opening the source, or plain text once the source is deleted.
+ * @param {Document} doc
+ * @param {ExecutionSummary} execution
+ * @param {(id: string) => boolean} gone whether a source is known deleted
+ * @returns {HTMLElement | null} null when it derives from no execution
+ */
+export function sourceLine(doc, execution, gone) {
+  const id = execution.derived_from?.execution_id;
+  const link = sourceLink(execution.derived_from, !!id && gone(id));
+  if (link === null) return null;
+  const line = element(doc, "div", "dagstudio-execution-source");
+  line.dataset.sourceId = link.sourceId;
+  line.title = link.title;
+  if (link.gone) {
+    line.dataset.gone = "true";
+    line.textContent = link.text;
+    return line;
+  }
+  const button = /** @type {HTMLButtonElement} */ (
+    element(doc, "button", "dagstudio-execution-source-link", link.text)
+  );
+  button.type = "button";
+  button.dataset.command = CommandIDs.openExecution;
+  // The command acts on the source, not on the row's execution.
+  button.dataset.executionId = link.sourceId;
+  button.setAttribute("aria-label", link.title);
+  // Out of the Tab order like the row's buttons: from the keyboard, the
+  // row's context menu has "Open Source Execution".
+  button.tabIndex = -1;
+  line.append(button);
+  return line;
+}
+
+/**
  * Build the row of one execution.
  * @param {Document} doc
  * @param {ExecutionSummary} execution
@@ -58,9 +101,18 @@ function buttonsFor(execution) {
  * @param {boolean} selected
  * @param {(command: string, id: string) => boolean} enabled whether an
  *   action can run now (not while the same one is on its way)
+ * @param {(id: string) => boolean} [gone] whether a source execution is
+ *   known to be deleted
  * @returns {HTMLLIElement}
  */
-export function executionRow(doc, execution, now, selected, enabled) {
+export function executionRow(
+  doc,
+  execution,
+  now,
+  selected,
+  enabled,
+  gone = () => false,
+) {
   const row = toRow(execution, now);
   const item = /** @type {HTMLLIElement} */ (
     element(doc, "li", "dagstudio-execution")
@@ -83,6 +135,7 @@ export function executionRow(doc, execution, now, selected, enabled) {
   );
   const facts = [
     row.progress && `${row.progress} phases done`,
+    row.cached,
     row.trouble,
     row.owner,
     `started ${row.started}`,
@@ -107,6 +160,8 @@ export function executionRow(doc, execution, now, selected, enabled) {
     head,
     element(doc, "div", "dagstudio-execution-facts", facts.join(" · ")),
   );
+  const source = sourceLine(doc, execution, gone);
+  if (source !== null) item.append(source);
   if (row.error !== "" && row.status === "failed") {
     const error = element(doc, "div", "dagstudio-execution-error", row.error);
     error.title = row.error;

@@ -13,10 +13,20 @@ import widgetModule from "../widget/index.js";
 import { OVERVIEW, sharedConnection } from "../widget/live-connection.js";
 import { resolveBaseUrl } from "../widget/live-state.js";
 import { displayName, shortTitle } from "./format.js";
+import { TabHeader } from "./tab-header.js";
 
 /** @typedef {import("../widget/state.js").WidgetTraits} WidgetTraits */
 /** @typedef {import("./service.js").ExecutionsService} ExecutionsService */
+/** @typedef {import("./sources.js").SourceTracker} SourceTracker */
 /** @typedef {import("@anywidget/types").RenderProps<WidgetTraits>} RenderProps */
+
+/**
+ * @typedef {object} IExecutionViewOptions
+ * @property {ExecutionsService} service
+ * @property {string} baseUrl the page's base URL path
+ * @property {SourceTracker} sources which source executions are deleted
+ * @property {(id: string) => void} open opens another execution's tab
+ */
 
 /** Room kept below the graph inside the tab, in pixels. */
 const MARGIN_PX = 12;
@@ -28,10 +38,15 @@ const FIRST_HEIGHT_PX = 480;
  * `send` has no kernel to reach: the view only sends for kernel runs.
  */
 class PageModel {
-  /** @param {Record<string, unknown>} traits */
-  constructor(traits) {
+  /**
+   * @param {Record<string, unknown>} traits
+   * @param {(value: unknown) => boolean} [redirect] sees each new `server`
+   *   value first; true keeps the old one
+   */
+  constructor(traits, redirect = () => false) {
     /** @type {Map<string, unknown>} */
     this._traits = new Map(Object.entries(traits));
+    this._redirect = redirect;
     /** @type {Map<string, Set<(...args: any[]) => void>>} */
     this._listeners = new Map();
   }
@@ -47,6 +62,7 @@ class PageModel {
    */
   set(name, value) {
     if (Object.is(this._traits.get(name), value)) return;
+    if (name === "server" && this._redirect(value)) return;
     this._traits.set(name, value);
     for (const callback of [...(this._listeners.get(`change:${name}`) ?? [])])
       callback();
@@ -84,33 +100,56 @@ class PageModel {
 export class ExecutionView extends Widget {
   /**
    * @param {string} executionId
-   * @param {ExecutionsService} service
-   * @param {string} baseUrl the page's base URL path
+   * @param {IExecutionViewOptions} options
    */
-  constructor(executionId, service, baseUrl) {
+  constructor(executionId, options) {
     super();
     this.addClass("dagstudio-execution-view");
     this.executionId = executionId;
-    this._service = service;
-    this._base = baseUrl;
+    this._service = options.service;
+    this._base = options.baseUrl;
+    this._sources = options.sources;
+    this._open = options.open;
     /** @type {string | null} why the execution is not on the server */
     this.gone = null;
-    this._model = new PageModel({
-      workflow: {},
-      execution: { id: executionId },
-      phases: {},
-      height: FIRST_HEIGHT_PX,
-      // The page's base URL: the execution lives on this very server.
-      server: { execution_id: executionId, base_url: null },
-      // No keys: the page's memory of notebook widgets is not for tabs.
-      view_key: "",
-      notebook_key: "",
-    });
+    this._model = new PageModel(
+      {
+        workflow: {},
+        execution: { id: executionId },
+        phases: {},
+        height: FIRST_HEIGHT_PX,
+        // The page's base URL: the execution lives on this very server.
+        server: { execution_id: executionId, base_url: null },
+        // No keys: the page's memory of notebook widgets is not for tabs.
+        view_key: "",
+        notebook_key: "",
+      },
+      (server) => this._redirect(server),
+    );
     this._controller = new AbortController();
     /** @type {(() => void) | null} */
     this._cleanup = null;
     /** @type {Set<() => void>} */
     this._changed = new Set();
+    /** @type {TabHeader | null} the source link and the reused phases */
+    this._header = null;
+  }
+
+  /**
+   * A tab shows one execution: when the view would follow another (a
+   * re-run started from a node's menu, the link to a re-run's source),
+   * that one opens in its own tab instead.
+   * @param {unknown} server the `server` value the view sets
+   * @returns {boolean} whether the tab keeps its execution
+   */
+  _redirect(server) {
+    const id = /** @type {{ execution_id?: unknown } | null} */ (server)
+      ?.execution_id;
+    if (typeof id !== "string" || id === "" || id === this.executionId) {
+      return false;
+    }
+    this._open(id);
+    return true;
   }
 
   /** The run's workflow name once the server has answered, else null. */
@@ -149,6 +188,16 @@ export class ExecutionView extends Widget {
     );
     const cleanup = widgetModule.render(props);
     this._cleanup = typeof cleanup === "function" ? cleanup : null;
+    this._header = new TabHeader({
+      doc: this.node.ownerDocument,
+      model: this._model,
+      sources: this._sources,
+      open: this._open,
+      resized: () => this._fit(),
+      signal: this._controller.signal,
+    });
+    // Above the widget's own toolbar, below a "not on the server" banner.
+    this.node.prepend(this._header.node);
     this._watchRemoval();
   }
 
@@ -159,29 +208,36 @@ export class ExecutionView extends Widget {
    */
   _watchRemoval() {
     const { signal } = this._controller;
-    this._service.get(this.executionId, signal).catch((error) => {
-      if (signal.aborted) return;
-      if (
-        error instanceof ApiError &&
-        (error.status === 404 || error.status === 403)
-      ) {
-        this._markGone(
-          "This execution is not on the server: it was deleted, or it " +
-            "belongs to another user.",
-        );
-      }
-    });
+    this._service.get(this.executionId, signal).then(
+      (execution) => {
+        if (!signal.aborted)
+          this._header?.setDerivedFrom(execution?.derived_from);
+      },
+      (error) => {
+        if (signal.aborted) return;
+        if (
+          error instanceof ApiError &&
+          (error.status === 404 || error.status === 403)
+        ) {
+          this._markGone(
+            "This execution is not on the server: it was deleted, or it " +
+              "belongs to another user.",
+          );
+        }
+      },
+    );
     const doc = this.node.ownerDocument;
     const base = resolveBaseUrl(pageConfigText(doc), this._base);
     const release = sharedConnection(doc, base).subscribe({
       executionId: OVERVIEW,
       since: () => 0,
       onFrame: (frame) => {
-        if (
-          frame.type === "deleted" &&
-          frame.execution_id === this.executionId
-        ) {
+        if (frame.type !== "deleted") return;
+        if (frame.execution_id === this.executionId) {
           this._markGone("This execution was deleted from the server.");
+        } else if (typeof frame.execution_id === "string") {
+          // Perhaps the source this run derives from.
+          this._sources.markGone(frame.execution_id);
         }
       },
       onState: () => {},
@@ -231,6 +287,7 @@ export class ExecutionView extends Widget {
     for (const selector of [
       ".dagstudio-toolbar",
       ".dagstudio-execution-gone",
+      ".dagstudio-execution-header",
     ]) {
       const part = this.node.querySelector(selector);
       if (part instanceof HTMLElement) above += part.offsetHeight;
@@ -243,12 +300,11 @@ export class ExecutionView extends Widget {
  * A main-area tab showing the execution `executionId`.
  * @param {string} executionId
  * @param {import("@jupyterlab/ui-components").LabIcon} icon
- * @param {ExecutionsService} service
- * @param {string} baseUrl the page's base URL path
+ * @param {IExecutionViewOptions} options
  * @returns {MainAreaWidget<ExecutionView>}
  */
-export function createExecutionTab(executionId, icon, service, baseUrl) {
-  const content = new ExecutionView(executionId, service, baseUrl);
+export function createExecutionTab(executionId, icon, options) {
+  const content = new ExecutionView(executionId, options);
   const tab = new MainAreaWidget({ content });
   tab.id = `dagstudio-execution-${executionId}`;
   tab.addClass("dagstudio-execution-tab");

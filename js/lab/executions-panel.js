@@ -16,14 +16,17 @@ import { Widget } from "@lumino/widgets";
 import { pageConfigText } from "../widget/api.js";
 import { OVERVIEW, sharedConnection } from "../widget/live-connection.js";
 import { resolveBaseUrl } from "../widget/live-state.js";
-import { CommandIDs } from "./command-ids.js";
-import { element, executionRow } from "./execution-row.js";
-import { FILTER_STATUSES, FIRST_RUN_EXAMPLE, matchesFilter } from "./format.js";
 import { ApiError } from "../widget/api.js";
+import { CommandIDs } from "./command-ids.js";
+import { executionRow } from "./execution-row.js";
+import { matchesFilter } from "./format.js";
+import { emptyListMessage, panelParts } from "./panel-parts.js";
+import { RowSelection, rowId, sourceLinkId } from "./row-selection.js";
 import { PAGE_SIZE, errorText } from "./service.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
 /** @typedef {import("./service.js").ExecutionsService} ExecutionsService */
+/** @typedef {import("./sources.js").SourceTracker} SourceTracker */
 
 /**
  * @typedef {object} IExecutionsPanelOptions
@@ -32,6 +35,8 @@ import { PAGE_SIZE, errorText } from "./service.js";
  * @property {import("@lumino/commands").CommandRegistry} commands runs the
  *   actions of the rows' buttons and keys
  * @property {(message: string) => void} notify says why a key did nothing
+ * @property {SourceTracker} sources which executions re-runs derive from
+ *   are deleted, shared with the tabs
  */
 
 /** How often the list is fetched again while an execution runs... */
@@ -42,8 +47,6 @@ const POLL_IDLE_MS = 30000;
 const LIVE_DEBOUNCE_MS = 150;
 /** Typing pauses this long before the server is asked for matches. */
 const TYPING_DEBOUNCE_MS = 250;
-/** Rows PageUp and PageDown move the selection by. */
-const PAGE_ROWS = 10;
 /** What the panel says when the server does not answer DAG Studio's API. */
 const NO_EXTENSION =
   "The DAG Studio server extension is not enabled on this Jupyter server. " +
@@ -62,54 +65,26 @@ export class ExecutionsPanel extends Widget {
     this._service = options.service;
     this._commands = options.commands;
     this._notify = options.notify;
+    this._sources = options.sources;
     const doc = this.node.ownerDocument;
-    const header = element(doc, "div", "dagstudio-executions-header");
-    const refresh = /** @type {HTMLButtonElement} */ (
-      element(doc, "button", "dagstudio-executions-refresh", "↻")
-    );
-    refresh.type = "button";
-    refresh.title = "Refresh the list";
-    refresh.setAttribute("aria-label", "Refresh the list");
-    refresh.addEventListener("click", () => void this.refresh());
-    header.append(
-      element(doc, "h2", "dagstudio-executions-title", "DAG Studio executions"),
-      refresh,
-    );
-    const filters = element(doc, "div", "dagstudio-executions-filters");
-    this._text = /** @type {HTMLInputElement} */ (
-      element(doc, "input", "dagstudio-executions-filter")
-    );
-    this._text.type = "search";
-    this._text.placeholder = "Name, id or owner";
-    // The server matches at most this much text.
-    this._text.maxLength = 200;
-    this._text.setAttribute("aria-label", "Filter executions by text");
-    this._status = /** @type {HTMLSelectElement} */ (
-      element(doc, "select", "dagstudio-executions-status-filter")
-    );
-    this._status.setAttribute("aria-label", "Filter executions by status");
-    for (const value of ["", ...FILTER_STATUSES]) {
-      const option = /** @type {HTMLOptionElement} */ (
-        element(doc, "option", "", value === "" ? "All statuses" : value)
-      );
-      option.value = value;
-      this._status.append(option);
-    }
-    filters.append(this._text, this._status);
-    this._message = element(doc, "div", "dagstudio-executions-message");
-    this._list = element(doc, "ul", "dagstudio-executions-list");
-    this._list.setAttribute("role", "listbox");
-    this._list.setAttribute("aria-label", "Executions");
-    this._more = /** @type {HTMLButtonElement} */ (
-      element(doc, "button", "dagstudio-executions-more", "Show older")
-    );
-    this._more.type = "button";
-    this._more.hidden = true;
+    const parts = panelParts(doc);
+    parts.refresh.addEventListener("click", () => void this.refresh());
+    this._text = parts.text;
+    this._status = parts.status;
+    this._message = parts.message;
+    this._list = parts.list;
+    this._more = parts.more;
     this._more.addEventListener("click", () => {
       this._wanted += PAGE_SIZE;
       void this.refresh();
     });
-    this.node.append(header, filters, this._message, this._list, this._more);
+    this.node.append(
+      parts.header,
+      parts.filters,
+      this._message,
+      this._list,
+      this._more,
+    );
     // The rows narrow at once; the server is asked for every match after.
     const again = (/** @type {number} */ delay) => {
       this._render(this._knownNewestFirst());
@@ -125,7 +100,7 @@ export class ExecutionsPanel extends Widget {
     // The context menu acts on the row it was opened on.
     this._list.addEventListener("contextmenu", (event) => {
       const id = rowId(event.target);
-      if (id !== null) this._select(id, false);
+      if (id !== null) this._selection.select(id, false);
     });
     /** @type {ExecutionSummary[]} the last list fetched */
     this._all = [];
@@ -138,10 +113,9 @@ export class ExecutionsPanel extends Widget {
     this._known = new Map();
     /** How many executions to list: one page, more after "Show older". */
     this._wanted = PAGE_SIZE;
-    /** @type {string | null} */
-    this._selected = null;
-    /** Where the selected row was, to select its neighbour when it goes. */
-    this._selectedIndex = 0;
+    this._selection = new RowSelection(this._list, () =>
+      this._commands.notifyCommandChanged(),
+    );
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._typingTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -153,11 +127,13 @@ export class ExecutionsPanel extends Widget {
     this._release = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this._liveTimer = undefined;
+    // A source found deleted turns its links into "(deleted)" text.
+    this._unwatchSources = this._sources.onChange(() => this.redraw());
   }
 
   /** The id of the execution selected in the list, or null. */
   get selectedId() {
-    return this._selected;
+    return this._selection.id;
   }
 
   /**
@@ -206,7 +182,7 @@ export class ExecutionsPanel extends Widget {
 
   /** Give the list keyboard focus, on its selected row. */
   focusList() {
-    const row = this._row(this._selected) ?? this._list.querySelector("li");
+    const row = this._selection.row() ?? this._list.querySelector("li");
     if (row instanceof HTMLElement) row.focus();
     else this._text.focus();
   }
@@ -232,6 +208,7 @@ export class ExecutionsPanel extends Widget {
 
   dispose() {
     this._stop();
+    this._unwatchSources();
     super.dispose();
   }
 
@@ -263,7 +240,9 @@ export class ExecutionsPanel extends Widget {
     this._release = sharedConnection(doc, base).subscribe({
       executionId: OVERVIEW,
       since: () => 0,
-      onFrame: () => {
+      onFrame: (frame) => {
+        if (frame.type === "deleted" && typeof frame.execution_id === "string")
+          this._sources.markGone(frame.execution_id);
         clearTimeout(this._liveTimer);
         this._liveTimer = setTimeout(() => {
           if (this.isVisible) void this.refresh();
@@ -293,10 +272,12 @@ export class ExecutionsPanel extends Widget {
     const target = /** @type {Element | null} */ (event.target);
     const id = rowId(target);
     if (id === null) return;
-    this._select(id, true);
+    this._selection.select(id, true);
     const button = target?.closest("button[data-command]");
     if (button instanceof HTMLElement && button.dataset.command) {
-      void this._commands.execute(button.dataset.command, { id });
+      // A source link names its own execution.
+      const on = button.dataset.executionId ?? id;
+      void this._commands.execute(button.dataset.command, { id: on });
     }
   }
 
@@ -313,73 +294,40 @@ export class ExecutionsPanel extends Widget {
   _onKey(event) {
     const id = rowId(event.target);
     if (id === null) return;
-    const rows = [...this._list.querySelectorAll("li.dagstudio-execution")];
-    const at = rows.findIndex(
-      (row) => row instanceof HTMLElement && row.dataset.id === id,
-    );
-    /** @type {Record<string, () => void>} */
-    const keys = {
-      ArrowDown: () => this._selectRow(rows[Math.min(at + 1, rows.length - 1)]),
-      ArrowUp: () => this._selectRow(rows[Math.max(at - 1, 0)]),
-      PageDown: () =>
-        this._selectRow(rows[Math.min(at + PAGE_ROWS, rows.length - 1)]),
-      PageUp: () => this._selectRow(rows[Math.max(at - PAGE_ROWS, 0)]),
-      Home: () => this._selectRow(rows[0]),
-      End: () => this._selectRow(rows[rows.length - 1]),
-      Enter: () =>
-        void this._commands.execute(CommandIDs.openExecution, { id }),
-      Delete: () => {
-        if (this._commands.isEnabled(CommandIDs.deleteExecution, { id })) {
-          void this._commands.execute(CommandIDs.deleteExecution, { id });
-        } else {
-          this._notify(
-            "Only a finished execution can be deleted; cancel it first.",
-          );
-        }
-      },
-    };
-    const action = keys[event.key];
-    if (action === undefined) return;
-    event.preventDefault();
-    action();
-  }
-
-  /** @param {Element | undefined} row */
-  _selectRow(row) {
-    if (row instanceof HTMLElement && row.dataset.id) {
-      this._select(row.dataset.id, true);
+    if (this._selection.move(event.key, id)) {
+      event.preventDefault();
+      return;
+    }
+    if (event.key === "Enter") {
+      event.preventDefault();
+      // On a row's "↳ from …" link, Enter opens the source.
+      const open = sourceLinkId(event.target) ?? id;
+      void this._commands.execute(CommandIDs.openExecution, { id: open });
+    } else if (event.key === "Delete") {
+      event.preventDefault();
+      if (this._commands.isEnabled(CommandIDs.deleteExecution, { id })) {
+        void this._commands.execute(CommandIDs.deleteExecution, { id });
+      } else {
+        this._notify(
+          "Only a finished execution can be deleted; cancel it first.",
+        );
+      }
     }
   }
 
   /**
-   * Select the execution `id`; its row is the list's one Tab stop.
-   * @param {string} id
-   * @param {boolean} focus
+   * Ask once about sources the list does not show: listed ones are there.
+   * @param {ExecutionSummary[]} all
    */
-  _select(id, focus) {
-    this._selected = id;
-    const rows = this._list.querySelectorAll("li.dagstudio-execution");
-    rows.forEach((row, index) => {
-      if (!(row instanceof HTMLElement)) return;
-      const chosen = row.dataset.id === id;
-      row.setAttribute("aria-selected", String(chosen));
-      row.tabIndex = chosen ? 0 : -1;
-      if (chosen) this._selectedIndex = index;
-      if (chosen && focus) row.focus();
-    });
-    this._commands.notifyCommandChanged();
-  }
-
-  /**
-   * @param {string | null} id
-   * @returns {HTMLElement | null}
-   */
-  _row(id) {
-    if (id === null) return null;
-    for (const row of this._list.querySelectorAll("li.dagstudio-execution")) {
-      if (row instanceof HTMLElement && row.dataset.id === id) return row;
+  _checkSources(all) {
+    const unseen = new Set();
+    for (const execution of all) {
+      const source = execution.derived_from?.execution_id;
+      if (typeof source === "string" && !this._known.has(source)) {
+        unseen.add(source);
+      }
     }
-    return null;
+    this._sources.check(unseen);
   }
 
   /** @returns {ExecutionSummary[]} */
@@ -398,54 +346,28 @@ export class ExecutionsPanel extends Widget {
       const unfiltered =
         this._text.value.trim() === "" && this._status.value === "";
       if (unfiltered) this._known = new Map();
-      for (const execution of all) this._known.set(execution.id, execution);
+      for (const execution of all) {
+        this._known.set(execution.id, execution);
+        this._sources.markPresent(execution.id);
+      }
+      this._checkSources(all);
     }
     this._all = all;
     const executions = all.filter((execution) =>
       matchesFilter(execution, this._text.value, this._status.value),
     );
-    this._message.replaceChildren();
-    delete this._message.dataset.kind;
     const filtered =
       this._text.value.trim() !== "" || this._status.value !== "";
-    if (executions.length === 0 && (all.length > 0 || filtered)) {
-      this._message.append(
-        element(
-          doc,
-          "p",
-          "dagstudio-executions-empty",
-          "No execution matches the filter.",
-        ),
-      );
-    }
-    if (all.length === 0 && !filtered) {
-      this._message.append(
-        element(
-          doc,
-          "p",
-          "dagstudio-executions-empty",
-          "No executions yet. Run a workflow on this Jupyter server from " +
-            "a notebook and it shows up here:",
-        ),
-        element(doc, "pre", "dagstudio-executions-example", FIRST_RUN_EXAMPLE),
-      );
-    }
+    this._message.replaceChildren(
+      ...emptyListMessage(doc, all.length, executions.length, filtered),
+    );
+    delete this._message.dataset.kind;
     const now = Date.now();
     this._running = all.some(
       (execution) =>
         execution.status === "running" || execution.status === "pending",
     );
-    const at = executions.findIndex(
-      (execution) => execution.id === this._selected,
-    );
-    if (at >= 0) {
-      this._selectedIndex = at;
-    } else {
-      // The selected execution went (deleted, or filtered out): its
-      // neighbour takes its place.
-      const index = Math.min(this._selectedIndex, executions.length - 1);
-      this._selected = executions[Math.max(index, 0)]?.id ?? null;
-    }
+    this._selection.keep(executions);
     // Keep the focus on the selected row across the re-render.
     const focused = this._list.contains(doc.activeElement);
     this._list.replaceChildren(
@@ -454,23 +376,13 @@ export class ExecutionsPanel extends Widget {
           doc,
           execution,
           now,
-          execution.id === this._selected,
+          execution.id === this._selection.id,
           (command, id) => this._commands.isEnabled(command, { id }),
+          (id) => this._sources.isGone(id),
         ),
       ),
     );
-    if (focused) this._row(this._selected)?.focus();
+    if (focused) this._selection.row()?.focus();
     this._commands.notifyCommandChanged();
   }
-}
-
-/**
- * The execution id of the row holding `target`, or null.
- * @param {EventTarget | null} target
- * @returns {string | null}
- */
-function rowId(target) {
-  if (!(target instanceof Element)) return null;
-  const row = target.closest("li.dagstudio-execution");
-  return row instanceof HTMLElement ? (row.dataset.id ?? null) : null;
 }

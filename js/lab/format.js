@@ -24,6 +24,17 @@ import {
  * @property {string | null} [error]
  * @property {Record<string, number>} [progress] phase counts by status,
  *   and `total`
+ * @property {DerivedFrom | null} [derived_from] the execution this one
+ *   re-runs part of, if any
+ */
+
+/**
+ * Which execution a re-run derives from, and how it was started.
+ * @typedef {object} DerivedFrom
+ * @property {string} execution_id
+ * @property {string} mode "phase", "downstream" or "resume"
+ * @property {string | null} [phase_id] the phase picked, for phase and
+ *   downstream
  */
 
 /**
@@ -35,6 +46,7 @@ import {
  * @property {string} statusText the word shown for the status
  * @property {string} icon a single character standing for the status
  * @property {string} progress "done / total" phases, or "" without phases
+ * @property {string} cached how many phases were cached, or ""
  * @property {string} trouble failed, cancelled or skipped phase counts, or ""
  * @property {string} error why the execution failed, or ""
  * @property {string} owner
@@ -63,6 +75,16 @@ export function progressText(progress) {
   if (!progress || !progress.total) return "";
   const done = DONE.reduce((sum, key) => sum + (progress[key] ?? 0), 0);
   return `${done} / ${progress.total}`;
+}
+
+/**
+ * Return how many phases took an earlier run's result ("2 cached"), or "".
+ * @param {Record<string, number> | undefined} progress
+ * @returns {string}
+ */
+export function cachedText(progress) {
+  const cached = progress?.cached ?? 0;
+  return cached > 0 ? `${cached} cached` : "";
 }
 
 /**
@@ -132,6 +154,7 @@ export function toRow(execution, now) {
     statusText: statusText(execution.status),
     icon: statusIcon(execution.status),
     progress: progressText(execution.progress),
+    cached: cachedText(execution.progress),
     trouble: troubleText(execution.progress),
     error: typeof execution.error === "string" ? execution.error : "",
     owner: execution.owner ?? "",
@@ -189,4 +212,15 @@ export function actionsFor(status) {
     retry: status === "failed" || status === "cancelled",
     remove: ["completed", "failed", "cancelled"].includes(status),
   };
+}
+
+/**
+ * Whether a new execution can resume from the failure of one in `status`
+ * (`POST executions/{id}/rerun` with mode "resume"): after a failure or a
+ * cancel, as for a retry, which instead runs the same execution again.
+ * @param {string} status
+ * @returns {boolean}
+ */
+export function resumeAllowed(status) {
+  return status === "failed" || status === "cancelled";
 }

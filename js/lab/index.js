@@ -18,8 +18,9 @@ import "../widget/widget.css";
 import { CommandIDs } from "./command-ids.js";
 import { createExecutionTab } from "./execution-tab.js";
 import { ExecutionsPanel } from "./executions-panel.js";
-import { actionsFor, displayName } from "./format.js";
+import { actionsFor, displayName, resumeAllowed } from "./format.js";
 import { ExecutionsService, errorText } from "./service.js";
+import { SourceTracker } from "./sources.js";
 import "./style.css";
 
 /** @typedef {import("@jupyterlab/application").JupyterFrontEnd} JupyterFrontEnd */
@@ -51,8 +52,9 @@ const CATEGORY = "DAG Studio";
  * @param {ExecutionsService} service
  * @param {WidgetTracker<ExecutionTab>} tracker
  * @param {string} base the page's base URL path
+ * @param {SourceTracker} sources
  */
-function addCommands(app, panel, service, tracker, base) {
+function addCommands(app, panel, service, tracker, base, sources) {
   const { commands, shell } = app;
   /** Actions on their way, as "command id": a second click waits for the first. */
   const busy = new Set();
@@ -63,7 +65,7 @@ function addCommands(app, panel, service, tracker, base) {
    * Whether the status the panel last saw allows an action. An execution
    * the panel has not listed is left to the server to judge.
    * @param {any} args
-   * @param {"cancel" | "retry" | "remove"} action
+   * @param {"cancel" | "retry" | "resume" | "remove"} action
    */
   const allowed = (args, action) => {
     const id = target(args);
@@ -71,7 +73,10 @@ function addCommands(app, panel, service, tracker, base) {
       return false;
     }
     const known = panel.find(id);
-    return known === undefined || actionsFor(known.status)[action];
+    if (known === undefined) return true;
+    return action === "resume"
+      ? resumeAllowed(known.status)
+      : actionsFor(known.status)[action];
   };
   /**
    * Call the server, then refresh the list; show a failure in a dialog.
@@ -79,7 +84,8 @@ function addCommands(app, panel, service, tracker, base) {
    * @param {string} command
    * @param {string} id
    * @param {string} title
-   * @param {() => Promise<unknown>} call
+   * @param {() => Promise<any>} call
+   * @returns {Promise<any>} the server's answer, undefined after a failure
    */
   const act = async (command, id, title, call) => {
     const key = `${command} ${id}`;
@@ -87,10 +93,11 @@ function addCommands(app, panel, service, tracker, base) {
     commands.notifyCommandChanged();
     panel.redraw();
     try {
-      await call();
+      return await call();
     } catch (error) {
       console.warn(`[dagstudio] ${title}:`, String(error));
       await showErrorMessage(title, errorText(error));
+      return undefined;
     } finally {
       busy.delete(key);
       commands.notifyCommandChanged();
@@ -122,7 +129,13 @@ function addCommands(app, panel, service, tracker, base) {
         shell.activateById(open.id);
         return;
       }
-      const tab = createExecutionTab(id, dagstudioIcon, service, base);
+      const tab = createExecutionTab(id, dagstudioIcon, {
+        service,
+        baseUrl: base,
+        sources,
+        open: (source) =>
+          void commands.execute(CommandIDs.openExecution, { id: source }),
+      });
       await tracker.add(tab);
       shell.add(tab, "main");
       shell.activateById(tab.id);
@@ -156,6 +169,47 @@ function addCommands(app, panel, service, tracker, base) {
         "Could not retry the execution",
         () => service.retry(id),
       );
+    },
+  });
+  commands.addCommand(CommandIDs.resumeExecution, {
+    label: "Run Again from Failure",
+    caption:
+      "Start a new execution from the failed or cancelled phases, reusing " +
+      "the results that completed, and open it",
+    isEnabled: (args) => allowed(args, "resume"),
+    execute: async (args) => {
+      const id = target(args);
+      if (id === null) return;
+      const started = await act(
+        CommandIDs.resumeExecution,
+        id,
+        "Could not run the execution again",
+        () => service.rerun(id, { mode: "resume" }),
+      );
+      // Outside `act`: a failure to open is not a failure to start.
+      if (typeof started?.id === "string") {
+        await commands.execute(CommandIDs.openExecution, { id: started.id });
+      }
+    },
+  });
+  /** The execution `args` (or the selection) derives from, if listed. */
+  const sourceOf = (/** @type {any} */ args) => {
+    const id = target(args);
+    const source = id === null ? undefined : panel.find(id)?.derived_from;
+    return source?.execution_id ?? null;
+  };
+  commands.addCommand(CommandIDs.openSourceExecution, {
+    label: "Open Source Execution",
+    caption: "Open the execution this re-run derives from",
+    isVisible: (args) => sourceOf(args) !== null,
+    isEnabled: (args) => {
+      const source = sourceOf(args);
+      return source !== null && !sources.isGone(source);
+    },
+    execute: async (args) => {
+      const source = sourceOf(args);
+      if (source === null) return;
+      await commands.execute(CommandIDs.openExecution, { id: source });
     },
   });
   commands.addCommand(CommandIDs.deleteExecution, {
@@ -226,9 +280,11 @@ const executionsPlugin = {
     // same-origin whatever host name the page was opened with.
     const base = new URL(PageConfig.getBaseUrl()).pathname;
     const service = new ExecutionsService(document, base);
+    const sources = new SourceTracker((id) => service.exists(id));
     const panel = new ExecutionsPanel({
       baseUrl: base,
       service,
+      sources,
       commands: app.commands,
       notify: (message) => {
         Notification.warning(message, { autoClose: 5000 });
@@ -238,7 +294,7 @@ const executionsPlugin = {
     app.shell.add(panel, "left", { rank: 600 });
     /** @type {WidgetTracker<ExecutionTab>} */
     const tracker = new WidgetTracker({ namespace: "dagstudio-execution" });
-    addCommands(app, panel, service, tracker, base);
+    addCommands(app, panel, service, tracker, base, sources);
 
     for (const command of Object.values(CommandIDs)) {
       palette?.addItem({ command, category: CATEGORY });
@@ -246,8 +302,10 @@ const executionsPlugin = {
     const rows = ".dagstudio-executions .dagstudio-execution";
     [
       CommandIDs.openExecution,
+      CommandIDs.openSourceExecution,
       CommandIDs.cancelExecution,
       CommandIDs.retryExecution,
+      CommandIDs.resumeExecution,
       CommandIDs.deleteExecution,
     ].forEach((command, rank) =>
       app.contextMenu.addItem({ command, selector: rows, rank }),

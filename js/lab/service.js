@@ -9,6 +9,14 @@ import { ApiError, requestApi } from "../widget/api.js";
 
 /** @typedef {import("./format.js").ExecutionSummary} ExecutionSummary */
 
+/**
+ * The body of a re-run request (`POST executions/{id}/rerun`).
+ * @typedef {object} IRerunRequest
+ * @property {"phase" | "downstream" | "resume"} mode
+ * @property {string | null} [phase_id] the phase picked, for phase and
+ *   downstream
+ */
+
 /** How many summaries one list request asks for (the server's default). */
 export const PAGE_SIZE = 50;
 
@@ -105,6 +113,33 @@ export class ExecutionsService {
   }
 
   /**
+   * Start a new execution that re-runs part of `id`, reusing its results.
+   * @param {string} id the source execution
+   * @param {IRerunRequest} request
+   * @returns {Promise<any>} the new execution's document
+   */
+  rerun(id, request) {
+    const parts = ["executions", id, "rerun"];
+    return this._call("POST", parts, undefined, undefined, request);
+  }
+
+  /**
+   * Whether the execution `id` is on the server and visible to the user.
+   * A list filtered by the id is asked, to spare fetching its phases.
+   * @param {string} id
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<boolean>}
+   */
+  async exists(id, signal) {
+    const page = await this._call("GET", ["executions"], signal, {
+      q: id,
+      limit: PAGE_SIZE,
+    });
+    const found = page?.executions ?? [];
+    return found.some((/** @type {any} */ execution) => execution?.id === id);
+  }
+
+  /**
    * Forget a finished execution and its events.
    * @param {string} id
    * @returns {Promise<void>}
@@ -118,8 +153,17 @@ export class ExecutionsService {
    * @param {string[]} parts
    * @param {AbortSignal} [signal]
    * @param {Record<string, string | number>} [query]
+   * @param {unknown} [body] sent as JSON
    */
-  _call(method, parts, signal, query) {
-    return requestApi(this._doc, this._base, method, parts, signal, query);
+  _call(method, parts, signal, query, body) {
+    return requestApi(
+      this._doc,
+      this._base,
+      method,
+      parts,
+      signal,
+      query,
+      body,
+    );
   }
 }

@@ -5,16 +5,21 @@
  */
 import { apiPath, xsrfToken } from "./live-state.js";
 
-/** An API answer that is not a success; `status` 0 when unreachable. */
+/**
+ * An API answer that is not a success; `status` 0 when unreachable.
+ * `reason` is the server's own message (or what went wrong), to show people.
+ */
 export class ApiError extends Error {
   /**
    * @param {number} status
    * @param {string} message
+   * @param {string} [reason]
    */
-  constructor(status, message) {
+  constructor(status, message, reason) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.reason = reason ?? message;
   }
 }
 
@@ -53,11 +58,21 @@ function pageToken(doc) {
  * @param {string[]} parts path segments under `dagstudio/api/`
  * @param {AbortSignal} [signal]
  * @param {Record<string, string | number>} [query] the query string's fields
+ * @param {unknown} [body] sent as JSON
  * @returns {Promise<any>}
  */
-export async function requestApi(doc, base, method, parts, signal, query) {
+export async function requestApi(
+  doc,
+  base,
+  method,
+  parts,
+  signal,
+  query,
+  body,
+) {
   /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const xsrf = xsrfToken(doc.cookie ?? "");
   if (method !== "GET" && xsrf) headers["X-XSRFToken"] = xsrf;
   const token = pageToken(doc);
@@ -76,26 +91,32 @@ export async function requestApi(doc, base, method, parts, signal, query) {
       credentials: "same-origin",
       cache: "no-store",
       signal,
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
     if (signal?.aborted) throw error;
-    throw new ApiError(0, `[dagstudio] ${where}: server unreachable`);
+    throw new ApiError(
+      0,
+      `[dagstudio] ${where}: server unreachable`,
+      "the server cannot be reached",
+    );
   }
   const text = await response.text();
-  let body = null;
+  let answer = null;
   try {
-    body = text ? JSON.parse(text) : null;
+    answer = text ? JSON.parse(text) : null;
   } catch {
-    body = null;
+    answer = null;
   }
   if (!response.ok) {
-    const reason = body?.message || response.statusText || "request failed";
+    const reason = answer?.message || response.statusText || "request failed";
     throw new ApiError(
       response.status,
       `[dagstudio] ${where}: ${response.status} ${reason}`,
+      String(reason),
     );
   }
-  return body;
+  return answer;
 }
 
 /** The page's shared connections, by base URL. */

@@ -1,6 +1,7 @@
 // @ts-check
 /** The details panel of one phase, shown under the graph. */
 import { button, html, setText } from "./dom.js";
+import { shortId } from "./rerun.js";
 import {
   elapsedBetween,
   formatElapsed,
@@ -30,6 +31,9 @@ import {
  * @property {AbortSignal} signal aborting it removes every listener
  * @property {(id: string) => void} [onClose] the user closed the panel
  *   that showed phase `id`
+ * @property {(id: string, invoker: HTMLButtonElement) => void} [onMenu]
+ *   the panel's run button was pressed for phase `id`; without it the
+ *   panel has no such button
  */
 
 /**
@@ -62,6 +66,11 @@ export function detailRows(node, phases, now) {
     ["Duration", duration === null ? "—" : formatElapsed(duration)],
     ["After", after.length > 0 ? after.join(", ") : "—"],
   ];
+  const from = state.from_execution;
+  if (typeof from === "string" && from !== "") {
+    // Read together: "Result from execution abcd1234".
+    rows.splice(4, 0, ["Result", `from execution ${shortId(from)}`]);
+  }
   if (typeof node.phase.group === "string" && node.phase.group !== "") {
     rows.push(["Group", node.phase.group]);
   }
@@ -83,7 +92,11 @@ export function createDetailsPanel(doc, options) {
   const header = html(doc, "div", "dagstudio-details-header");
   const title = html(doc, "h3", "dagstudio-details-title", { tabindex: "-1" });
   const close = button(doc, "dagstudio-details-close", "×", "Close details");
-  header.append(title, close);
+  const run = button(doc, "dagstudio-details-run", "Run ▾", "Run this phase…");
+  run.setAttribute("aria-haspopup", "menu");
+  run.setAttribute("aria-expanded", "false");
+  run.hidden = options.onMenu === undefined;
+  header.append(title, run, close);
   const list = html(doc, "dl", "dagstudio-details-list");
   const errorBlock = html(doc, "div", "dagstudio-details-error");
   const errorLabel = html(doc, "div", "dagstudio-details-error-label");
@@ -129,6 +142,13 @@ export function createDetailsPanel(doc, options) {
   }
 
   close.addEventListener("click", closeByUser, { signal });
+  run.addEventListener(
+    "click",
+    () => {
+      if (current !== null) options.onMenu?.(current.id, run);
+    },
+    { signal },
+  );
   element.addEventListener(
     "keydown",
     (event) => {

@@ -1,12 +1,16 @@
 // @ts-check
 /**
  * Entry of the DagWidget front end (anywidget): a toolbar with the run's
- * summary, the workflow graph, a phase details panel, and toasts. For a
- * server run (the `server` trait) the view follows the server itself.
+ * summary, the workflow graph and its status legend, a phase details
+ * panel, a node menu that runs phases again (run-control.js), and toasts.
+ * For a server run (the `server` trait) the view follows the server itself.
  */
 import { createDetailsPanel } from "./details.js";
-import { button, html, setAttr, setText } from "./dom.js";
-import { createServerFollower, watchKernelRestart } from "./live.js";
+import { html, setAttr, setText } from "./dom.js";
+import { watchKernelRestart } from "./kernel-restart.js";
+import { createLegend } from "./legend.js";
+import { createServerFollower } from "./live.js";
+import { createRunControl } from "./run-control.js";
 import {
   executionElapsed,
   executionStatus,
@@ -20,6 +24,7 @@ import {
   summarize,
 } from "./state.js";
 import { parseToastMessage, showToast } from "./toast.js";
+import { createToolbar, showConnection } from "./toolbar.js";
 import { createWorkflowView } from "./workflow-view.js";
 
 /** @typedef {import("./state.js").WidgetTraits} WidgetTraits */
@@ -28,7 +33,6 @@ import { createWorkflowView } from "./workflow-view.js";
 /** @typedef {import("./state.js").Workflow} Workflow */
 /** @typedef {import("./layout.js").Layout} Layout */
 /** @typedef {import("@anywidget/types").AnyModel<WidgetTraits>} Model */
-/** @typedef {import("./live.js").ConnectionState} ConnectionState */
 
 const DEFAULT_HEIGHT = 420;
 const MIN_HEIGHT = 120;
@@ -44,22 +48,6 @@ const ZOOM_STEP = 1.25;
  */
 const OWN_TOAST_DELAY_MS = 600;
 const KERNEL_TOAST_WINDOW_MS = 3000;
-/** @type {Readonly<Record<ConnectionState, string>>} */
-const CONNECTION_TEXT = Object.freeze({
-  connecting: "Connecting…",
-  live: "Live",
-  reconnecting: "Reconnecting…",
-  offline: "Offline",
-  error: "Not available",
-});
-/** @type {Readonly<Record<ConnectionState, string>>} */
-const CONNECTION_TITLE = Object.freeze({
-  connecting: "Connecting to the server's live updates",
-  live: "Following the run on the server, independently of the kernel",
-  reconnecting: "Lost the server's live updates; reconnecting",
-  offline: "The server cannot be reached; retrying",
-  error: "This run cannot be followed from the server",
-});
 /** @type {Readonly<Record<string, readonly string[]>>} */
 const RUN_END_LEVELS = Object.freeze({
   completed: ["success"],
@@ -96,48 +84,6 @@ function listen(model, name, callback, signal) {
   signal.addEventListener("abort", () => model.off(name, callback));
 }
 
-/**
- * Build the toolbar: title, execution status, summary, zoom and cancel.
- * @param {Document} doc
- */
-function createToolbar(doc) {
-  const toolbar = html(doc, "div", "dagstudio-toolbar");
-  const title = html(doc, "span", "dagstudio-title");
-  const status = html(doc, "span", "dagstudio-execution-status");
-  const connection = html(doc, "span", "dagstudio-connection", {
-    "data-state": "connecting",
-    role: "status",
-  });
-  connection.hidden = true;
-  const summary = html(doc, "span", "dagstudio-summary");
-  const counts = html(doc, "span", "dagstudio-counts");
-  const elapsed = html(doc, "span", "dagstudio-elapsed", {
-    title: "Elapsed time",
-  });
-  summary.append(counts, elapsed);
-  const actions = html(doc, "span", "dagstudio-actions");
-  const zoomOut = button(doc, "dagstudio-zoom-out", "−", "Zoom out");
-  const zoomIn = button(doc, "dagstudio-zoom-in", "+", "Zoom in");
-  const fit = button(doc, "dagstudio-fit", "Fit", "Fit graph to view");
-  const cancel = button(doc, "dagstudio-cancel", "Cancel", "Cancel the run");
-  cancel.hidden = true;
-  actions.append(zoomOut, zoomIn, fit, cancel);
-  toolbar.append(title, status, connection, summary, actions);
-  return {
-    toolbar,
-    title,
-    status,
-    connection,
-    counts,
-    elapsed,
-    zoomOut,
-    zoomIn,
-    fit,
-    cancel,
-    actions,
-  };
-}
-
 /** @type {import("@anywidget/types").Initialize<WidgetTraits>} */
 function initialize({ model }) {
   const phases = model.get("workflow")?.phases;
@@ -170,17 +116,22 @@ function render({ model, el, signal: hostSignal }) {
       graph.select(null);
       graph.focusNode(id);
     },
+    onMenu: (id, invoker) => control.openFromButton(id, invoker),
   });
+  const legend = createLegend(doc);
   bar.toolbar.insertBefore(view.tools, bar.actions);
-  root.append(bar.toolbar, view.element, details.element);
+  root.append(bar.toolbar, view.element, legend.element, details.element);
   el.replaceChildren(root);
   const server = createServerFollower({
     model,
     doc,
     signal,
-    onConnection: showConnection,
+    onConnection: (state, detail) =>
+      showConnection(bar.connection, state, detail),
   });
   watchKernelRestart({ model, doc, signal, isServerRun: server.active });
+  const control = createRunControl({ model, doc, signal, view, server });
+  bar.toolbar.insertBefore(control.link, bar.connection);
 
   let lastExecution = readTraits(model).execution;
   /** @type {Map<string, number>} when the kernel last sent each level */
@@ -232,7 +183,10 @@ function render({ model, el, signal: hostSignal }) {
     setAttr(root, "data-execution-status", status);
     setAttr(bar.status, "data-status", status);
     setText(bar.status, `${statusIcon(status)} ${statusText(status)}`);
-    setText(bar.counts, formatSummary(summarize(workflow, phases)));
+    const summary = summarize(workflow, phases);
+    setText(bar.counts, formatSummary(summary));
+    legend.update(summary);
+    control.update();
     view.element.style.height = `${Math.max(MIN_HEIGHT, height)}px`;
     details.update(phases);
     const running = status === "running";
@@ -253,19 +207,6 @@ function render({ model, el, signal: hostSignal }) {
       clearInterval(ticker);
       ticker = undefined;
     }
-  }
-
-  /**
-   * @param {ConnectionState | null} state null when not following a server
-   * @param {string} detail
-   */
-  function showConnection(state, detail) {
-    bar.connection.hidden = state === null;
-    if (state === null) return;
-    setAttr(bar.connection, "data-state", state);
-    setText(bar.connection, CONNECTION_TEXT[state]);
-    const title = CONNECTION_TITLE[state];
-    bar.connection.title = detail ? `${title} (${detail})` : title;
   }
 
   function cancelRun() {

@@ -26,6 +26,10 @@
  * @property {string | null} [error]
  * @property {string} [reason] e.g. "retry" on a phase waiting to run again
  * @property {number} [retry_in_s] the delay before that retry
+ * @property {string | null} [from_execution] on a cached or reused phase:
+ *   the execution whose result it shows
+ * @property {string | null} [started_at] on a reused phase: when it ran
+ * @property {string | null} [finished_at] on a reused phase: when it ended
  */
 
 /**
@@ -38,6 +42,7 @@
  * @property {string | null} [finished_at]
  * @property {string | null} [error]
  * @property {number} [last_seq]
+ * @property {Execution["derived_from"]} [derived_from]
  * @property {Array<PhaseState & { id: string }>} [phases]
  */
 
@@ -139,6 +144,10 @@ export function stateFromExecution(doc) {
       finished_at: doc.finished_at ?? null,
       error: doc.error ?? null,
       last_seq: lastSeq,
+      // Only servers that know re-runs send it.
+      ...(doc.derived_from === undefined
+        ? {}
+        : { derived_from: doc.derived_from }),
     },
     phases,
     pending: [],
@@ -225,12 +234,19 @@ function foldPhase(phases, event) {
   };
   const phase = { ...before, status: event.status };
   if (typeof event.attempt === "number") phase.attempt = event.attempt;
+  // Every phase event says where the result comes from: a run here (none),
+  // or an earlier execution.
+  if (event.from_execution || before.from_execution !== undefined) {
+    phase.from_execution = event.from_execution ?? null;
+  }
   if (event.status === "running") {
     phase.started_at = event.at ?? null;
     phase.finished_at = null;
     phase.error = null;
   } else if (PHASE_TERMINAL.has(event.status)) {
-    phase.finished_at = event.at ?? null;
+    // A reused result keeps the times of the run that made it.
+    if (event.started_at !== undefined) phase.started_at = event.started_at;
+    phase.finished_at = event.finished_at || event.at || null;
     phase.error = event.error ?? null;
   } else if (event.status === "pending" || event.status === "queued") {
     phase.finished_at = null;

@@ -15,8 +15,9 @@
  * it; the first answer of the server replaces whatever the saved or
  * kernel-side traits held, and one toast says what happened meanwhile.
  *
- * Kernel runs are pushed by the kernel; `watchKernelRestart` shows such a
- * run as interrupted when its kernel restarts.
+ * Kernel runs are pushed by the kernel; `watchKernelRestart`
+ * (kernel-restart.js) shows such a run as interrupted when its kernel
+ * restarts.
  */
 import { ApiError, pageConfigText, requestApi } from "./api.js";
 import { sharedConnection } from "./live-connection.js";
@@ -35,7 +36,7 @@ import {
   pageStorage,
   rememberKey,
 } from "./remember.js";
-import { executionStatus, interruptedRun, missingRun } from "./state.js";
+import { executionStatus, missingRun } from "./state.js";
 import { showToast } from "./toast.js";
 
 /** @typedef {import("./live-state.js").LiveState} LiveState */
@@ -62,6 +63,16 @@ import { showToast } from "./toast.js";
  *   the view found at load (saved or kernel-side state) and the server's
  *   first answer is awaited; a change it brings is no live change
  * @property {() => Promise<void>} cancel ask the server to cancel it
+ * @property {() => FollowedRun | null} followed the execution followed, and
+ *   where its server is
+ */
+
+/**
+ * @typedef {object} FollowedRun
+ * @property {string} executionId
+ * @property {string} base the base URL path its requests use
+ * @property {string} traitBase the base URL to name it by in the `server`
+ *   trait
  */
 
 /** Refusals (4003) of an execution the REST API still shows, before giving up. */
@@ -78,7 +89,7 @@ const WATCHERS_KEY = Symbol.for("dagstudio.watched-executions/1");
  * @param {unknown} value
  * @returns {ServerLink | null}
  */
-function readLink(value) {
+export function readLink(value) {
   if (typeof value !== "object" || value === null) return null;
   const { execution_id: id, base_url: base } =
     /** @type {Record<string, unknown>} */ (value);
@@ -462,19 +473,28 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
    * kernel run) or another view. A stale state of the followed execution
    * is replaced by the follower's; a followed run that only the page's
    * memory named stops when the kernel shows another execution.
+   *
+   * Another execution while `server` still names the followed one is
+   * stale too: the kernel's echo of a `server` change this page saved
+   * (run-control.js) carries the traits as they were before the switch.
    */
   function onTraits() {
     const follow = current;
     if (follow === null || !follow.synced) return;
     const shown = model.get("execution");
-    if (shown?.id && shown.id !== follow.id) {
-      if (follow.fromMemory && readLink(model.get("server")) === null) {
+    const named = readLink(model.get("server"));
+    const stale = named?.executionId === follow.id;
+    if (shown?.id && shown.id !== follow.id && !stale) {
+      if (follow.fromMemory && named === null) {
         stop();
         forget(follow.id);
       }
       return;
     }
-    if (Number(shown?.last_seq ?? 0) < follow.state.lastSeq) {
+    if (
+      shown?.id !== follow.id ||
+      Number(shown?.last_seq ?? 0) < follow.state.lastSeq
+    ) {
       queueMicrotask(() => {
         if (current === follow) publish(follow);
       });
@@ -544,62 +564,16 @@ export function createServerFollower({ model, doc, signal, onConnection }) {
     sync,
     cancel,
     active: () => current !== null,
+    followed: () =>
+      current === null
+        ? null
+        : {
+            executionId: current.id,
+            base: current.base,
+            traitBase: current.traitBase ?? current.base,
+          },
     restoring: () => current !== null && current.restoring && !current.synced,
   };
-}
-
-/**
- * Show a kernel run as interrupted when its kernel restarts: the execution
- * and its running or queued phases turn "interrupted", and a warning toast
- * says why. Server runs (`isServerRun`) are left alone; they go on.
- *
- * The signal is ipywidgets' `comm_live_update` model event. JupyterLab's
- * widget manager raises it (with `comm_live` false) when the kernel's
- * status turns "restarting", a user's restart or the server restarting a
- * dead kernel; the comms of the old kernel are gone then. A dropped and
- * restored connection to a kernel that lives on does not raise it.
- *
- * Known limitation: a kernel shut down without a restart raises nothing
- * a widget can see, so its run keeps showing its last state.
- * @param {object} options
- * @param {Model} options.model
- * @param {Document} options.doc
- * @param {AbortSignal} options.signal aborting it stops watching
- * @param {() => boolean} options.isServerRun
- */
-export function watchKernelRestart({ model, doc, signal, isServerRun }) {
-  /**
-   * anywidget hands Backbone the view as the listener's context; its model
-   * says whether the comm is live.
-   * @this {unknown}
-   */
-  function onCommLive() {
-    const view = /** @type {{ model?: { comm_live?: unknown } } | null} */ (
-      this
-    );
-    if (view?.model?.comm_live === true || isServerRun()) return;
-    if (readLink(model.get("server")) !== null) return;
-    const execution = model.get("execution");
-    const interrupted = interruptedRun(
-      execution,
-      model.get("phases"),
-      new Date().toISOString(),
-    );
-    if (interrupted === null) return;
-    model.set("phases", interrupted.phases);
-    model.set("execution", interrupted.execution);
-    showToast(doc, {
-      level: "warning",
-      text: "The kernel restarted; this run was interrupted",
-      id: `kernel-restart:${execution?.id ?? ""}`,
-    });
-  }
-  model.on("comm_live_update", onCommLive);
-  signal.addEventListener(
-    "abort",
-    () => model.off("comm_live_update", onCommLive),
-    { once: true },
-  );
 }
 
 /**

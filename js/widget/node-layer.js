@@ -5,7 +5,13 @@
  * come into and leave the view.
  */
 import { setAttr, setText, svg } from "./dom.js";
-import { GROUP_MARKER, NODE_TEXT, nodeLine, nodeTooltip } from "./paint.js";
+import {
+  GROUP_MARKER,
+  NODE_TEXT,
+  nodeLine,
+  nodeSpokenText,
+  nodeTooltip,
+} from "./paint.js";
 import { statusIcon } from "./state.js";
 
 /** @typedef {import("./layout.js").LayoutNode} LayoutNode */
@@ -135,8 +141,11 @@ function patchParts(parts, state, label, selected) {
   setText(parts.icon, statusIcon(status));
   setText(parts.label, label);
   setText(parts.status, line);
-  setText(parts.title, nodeTooltip(node, status, attempt, error));
-  setAttr(group, "aria-label", `${node.label}: ${line}`);
+  setText(
+    parts.title,
+    nodeTooltip(node, status, attempt, error, state.fromExecution),
+  );
+  setAttr(group, "aria-label", nodeSpokenText(node, state));
 }
 
 /**

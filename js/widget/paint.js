@@ -4,6 +4,7 @@
  * the PNG and the SVG export: a node's state and text, edge curves, and
  * the canvas painter. No DOM, so node tests import it as it is.
  */
+import { fromExecutionText } from "./rerun.js";
 import { phaseAttempt, phaseStatus, statusIcon } from "./state.js";
 
 /** @typedef {import("./layout.js").LayoutNode} LayoutNode */
@@ -17,6 +18,8 @@ import { phaseAttempt, phaseStatus, statusIcon } from "./state.js";
  * @property {string} status
  * @property {number} attempt
  * @property {string | null} error
+ * @property {string} [fromExecution] the earlier execution whose result
+ *   the phase shows (cached, or reused in a derived run)
  */
 
 /** Where the text of a node sits, relative to its top-left corner. */
@@ -49,27 +52,31 @@ const ARROW_HALF_WIDTH = 4.5;
  * @returns {NodeState}
  */
 export function phaseNodeState(phases, node) {
+  const from = phases?.[node.id]?.from_execution;
   return {
     status: phaseStatus(phases, node.id),
     attempt: phaseAttempt(phases, node.id),
     error: phases?.[node.id]?.error ?? null,
+    ...(typeof from === "string" && from ? { fromExecution: from } : {}),
   };
 }
 
 /**
  * Make a state from elsewhere (a resolver of group states) safe to draw:
  * a non-empty status, a whole attempt count, an error text or null.
- * @param {{ status?: unknown, attempt?: unknown, error?: unknown }
- *   | null | undefined} raw
+ * @param {{ status?: unknown, attempt?: unknown, error?: unknown,
+ *   fromExecution?: unknown } | null | undefined} raw
  * @returns {NodeState}
  */
 export function cleanNodeState(raw) {
   const attempt = Number(raw?.attempt ?? 0);
+  const from = raw?.fromExecution;
   return {
     status:
       typeof raw?.status === "string" && raw.status ? raw.status : "pending",
     attempt: Number.isFinite(attempt) ? Math.max(0, Math.floor(attempt)) : 0,
     error: typeof raw?.error === "string" && raw.error ? raw.error : null,
+    ...(typeof from === "string" && from ? { fromExecution: from } : {}),
   };
 }
 
@@ -117,21 +124,39 @@ export function groupBadge(node) {
 }
 
 /**
- * Return the hover text of a node: full label, id and kind, status, error.
+ * Return the hover text of a node: full label, id and kind, status, where
+ * its result comes from when not from this run, error.
  * @param {LayoutNode} node
  * @param {string} status
  * @param {number} attempt
  * @param {string | null | undefined} error
+ * @param {string} [fromExecution]
  * @returns {string}
  */
-export function nodeTooltip(node, status, attempt, error) {
+export function nodeTooltip(node, status, attempt, error, fromExecution) {
   const lines = [node.label];
   const badge = groupBadge(node);
   if (badge) lines.push(`${node.id} · group of ${badge}`);
   else lines.push(node.kind ? `${node.id} · ${node.kind}` : node.id);
   lines.push(nodeStatusLine(status, attempt));
+  if (fromExecution) lines.push(fromExecutionText(fromExecution));
   if (error) lines.push(`Error: ${error}`);
   return lines.join("\n");
+}
+
+/**
+ * Return what a screen reader says of a node: its label and status line;
+ * for a cached phase that it did not run, and for a result taken from
+ * another execution, which one.
+ * @param {LayoutNode} node
+ * @param {NodeState} state
+ * @returns {string}
+ */
+export function nodeSpokenText(node, state) {
+  const parts = [nodeLine(node, state)];
+  if (state.status === "cached") parts.push("not run");
+  if (state.fromExecution) parts.push(fromExecutionText(state.fromExecution));
+  return `${node.label}: ${parts.join(", ")}`;
 }
 
 /**

@@ -38,6 +38,7 @@ const BASE_VARIABLES = Object.freeze({
   border: "--dagstudio-border",
   brand: "--dagstudio-brand",
   brandLight: "--dagstudio-brand-light",
+  info: "--dagstudio-info",
   success: "--dagstudio-success",
   error: "--dagstudio-error",
   warn: "--dagstudio-warn",
@@ -53,6 +54,7 @@ export const DEFAULT_BASE = Object.freeze({
   border: "#bdbdbd",
   brand: "#1976d2",
   brandLight: "#90caf9",
+  info: "#0097a7",
   success: "#388e3c",
   error: "#d32f2f",
   warn: "#f57c00",
@@ -194,7 +196,9 @@ export function createPalette(base, font) {
       failed: coloured(base.error),
       skipped: muted,
       cancelled: muted,
-      cached: coloured(base.success, { fill: css(base.bg), dash: [2, 3] }),
+      // Not run here: its own colour and a dotted outline, so it reads
+      // apart from completed without colour too.
+      cached: coloured(base.info, { dash: [2, 3] }),
       interrupted: {
         ...plain,
         stroke: css(base.warn),

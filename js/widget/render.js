@@ -40,6 +40,7 @@ import {
   minScaleFor,
   pickDomNodes,
   READABLE_SCALE,
+  scrollToShow,
 } from "./viewport.js";
 
 export { edgePath, nodeStatusLine, nodeTooltip } from "./paint.js";
@@ -86,6 +87,8 @@ export { edgePath, nodeStatusLine, nodeTooltip } from "./paint.js";
  * @property {(options?: { title?: string }) => string} exportSvg a
  *   standalone SVG document of what the view shows, at scale 1
  * @property {() => Promise<Blob>} exportPng the same as a PNG image
+ * @property {(event: MouseEvent) => string | null} nodeIdAt the node
+ *   under a pointer event: its DOM node, else the box painted there
  */
 
 /**
@@ -315,19 +318,9 @@ export function createGraphView(doc, options) {
    * @param {LayoutNode} node
    */
   function scrollIntoView(node) {
-    const left = offset.x + node.x * scale - 8;
-    const top = offset.y + node.y * scale - 8;
-    const right = offset.x + (node.x + node.width) * scale + 8;
-    const bottom = offset.y + (node.y + node.height) * scale + 8;
-    const { clientWidth, clientHeight, scrollLeft, scrollTop } = viewport;
-    if (left < scrollLeft) viewport.scrollLeft = left;
-    else if (right > scrollLeft + clientWidth) {
-      viewport.scrollLeft = Math.min(left, right - clientWidth);
-    }
-    if (top < scrollTop) viewport.scrollTop = top;
-    else if (bottom > scrollTop + clientHeight) {
-      viewport.scrollTop = Math.min(top, bottom - clientHeight);
-    }
+    const to = scrollToShow(node, offset, scale, viewport);
+    if (to.left !== viewport.scrollLeft) viewport.scrollLeft = to.left;
+    if (to.top !== viewport.scrollTop) viewport.scrollTop = to.top;
   }
 
   /**
@@ -546,7 +539,8 @@ export function createGraphView(doc, options) {
     viewport.setAttribute("tabindex", "0");
     viewport.setAttribute(
       "aria-label",
-      "Workflow graph: arrow keys move between phases, Enter opens one",
+      "Workflow graph: arrow keys move between phases, Enter opens one, " +
+        "Shift+F10 opens its run menu",
     );
   }
 
@@ -797,5 +791,6 @@ export function createGraphView(doc, options) {
     reveal,
     exportSvg,
     exportPng,
+    nodeIdAt: (event) => nodeIdOf(event.target) ?? nodeAt(event)?.id ?? null,
   };
 }

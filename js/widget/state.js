@@ -31,6 +31,9 @@
  * @property {string | null} [error]
  * @property {string | null} [started_at]
  * @property {string | null} [finished_at]
+ * @property {string | null} [from_execution] the earlier execution whose
+ *   result the phase shows, when it did not run here (cached, or reused in
+ *   a derived run)
  */
 
 /**
@@ -41,6 +44,9 @@
  * @property {string | null} [finished_at]
  * @property {string | null} [error]
  * @property {number} [last_seq]
+ * @property {{ execution_id: string, mode: string,
+ *   phase_id?: string | null } | null} [derived_from] the execution this
+ *   one re-runs part of
  */
 
 /**

@@ -323,3 +323,45 @@ export function firstNode(nodes) {
   }
   return first;
 }
+
+/**
+ * Return the scroll position that brings a box fully into view with the
+ * least movement, keeping a margin around it.
+ * @param {{ x: number, y: number, width: number, height: number }} box in
+ *   layout units
+ * @param {{ x: number, y: number }} offset where the drawing starts (px)
+ * @param {number} scale
+ * @param {{ scrollLeft: number, scrollTop: number, clientWidth: number,
+ *   clientHeight: number }} view
+ * @param {number} [margin] pixels kept around the box
+ * @returns {{ left: number, top: number }}
+ */
+export function scrollToShow(box, offset, scale, view, margin = 8) {
+  /**
+   * @param {number} start the box's first pixel
+   * @param {number} end its last
+   * @param {number} scroll
+   * @param {number} size the view's
+   */
+  const axis = (start, end, scroll, size) => {
+    if (start - margin < scroll) return start - margin;
+    if (end + margin > scroll + size) {
+      return Math.min(start - margin, end + margin - size);
+    }
+    return scroll;
+  };
+  return {
+    left: axis(
+      offset.x + box.x * scale,
+      offset.x + (box.x + box.width) * scale,
+      view.scrollLeft,
+      view.clientWidth,
+    ),
+    top: axis(
+      offset.y + box.y * scale,
+      offset.y + (box.y + box.height) * scale,
+      view.scrollTop,
+      view.clientHeight,
+    ),
+  };
+}
