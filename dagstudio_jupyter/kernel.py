@@ -284,7 +284,9 @@ class Run:
     ) -> Run:
         """Run what did not complete in this failed or cancelled run, as a new run.
 
-        Completed phases keep their results; see `rerun` for the options.
+        Completed phases keep their results. Given an edited `workflow`, a
+        phase whose definition changed (its params, command, ref...) runs
+        again too, with every phase below it; see `rerun` for the options.
         """
         return self._derive("resume", None, workflow, wait, options)
 

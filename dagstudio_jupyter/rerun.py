@@ -83,6 +83,11 @@ def plan_rerun(
                 f"execution {source_id!r} completed; there is nothing to resume"
             )
         selected = {pid for pid, p in states.items() if p["status"] not in DONE}
+        # An edited workflow: a phase whose definition changed runs again,
+        # with all below it, though it completed. Only the document is
+        # compared: a callable's new code is not seen here (the cache sees it).
+        for pid in _changed(workflow, source):
+            selected |= {pid} | workflow.downstream(pid)
     else:
         if not isinstance(phase_id, str) or phase_id not in workflow.phases:
             raise RerunError(
@@ -108,6 +113,20 @@ def plan_rerun(
         reused,
         {pid: results[pid] for pid in reused if pid in results},
     )
+
+
+def _changed(workflow: Workflow, source: dict[str, Any]) -> list[str]:
+    """Phases whose document differs from the one the source execution ran."""
+    before = {
+        phase.get("id"): phase
+        for phase in source.get("workflow", {}).get("phases", [])
+        if isinstance(phase, dict)
+    }
+    return [
+        pid
+        for pid, phase in workflow.phases.items()
+        if pid in before and phase.to_dict() != before[pid]
+    ]
 
 
 def _check_upstream(

@@ -76,3 +76,29 @@ def test_failures_notebook_shows_failure_retry_and_cancel(tmp_path) -> None:
         "crunch": ["cancelled", 1],
         "publish": ["cancelled", 0],
     }
+
+
+@pytest.mark.timeout(300)
+def test_iterate_notebook_resumes_reruns_and_caches(tmp_path) -> None:
+    runs = execute_notebook("iterate.ipynb", tmp_path)
+
+    assert runs["failed_run"]["status"] == "failed"
+    assert runs["failed_run"]["phases"]["train"] == ["failed", 1]
+    resumed = runs["resumed_run"]["phases"]
+    assert runs["resumed_run"]["status"] == "completed"
+    assert resumed["load"][0] == "completed"  # taken from the failed run
+    assert {
+        pid: resumed[pid][0] for pid in ("clean", "train", "report")
+    } == dict.fromkeys(("clean", "train", "report"), "completed")
+    assert {s for s, _ in runs["cached_run"]["phases"].values()} == {"cached"}
+    changed = runs["changed_run"]["phases"]
+    assert changed["load"][0] == "cached"
+    assert [changed[p][0] for p in ("clean", "train", "report")] == ["completed"] * 3
+    forced = runs["forced_run"]["phases"]
+    # load ran again, with the same result: the phases below stay cached.
+    assert [forced[p][0] for p in ("load", "clean", "train", "report")] == [
+        "completed",
+        "cached",
+        "cached",
+        "cached",
+    ]

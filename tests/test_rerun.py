@@ -691,3 +691,21 @@ def test_widget_rerun_message_refused_sends_an_error_toast(tmp_path: Path) -> No
     assert widget._run is failed  # nothing new started
     assert len(sent) == 1 and sent[0]["level"] == "error"
     assert "'report' needs upstream phase 'train'" in sent[0]["text"]
+
+
+def test_kernel_resume_with_an_edited_workflow_reruns_the_changed_phase_and_below(
+    tmp_path: Path,
+) -> None:
+    scene = Counted(tmp_path)
+    scene.fail_flag.touch()
+    failed = scene.workflow.run()
+    scene.ran()
+    scene.fail_flag.unlink()
+
+    resumed = failed.resume(workflow=scene.build(factor=2))
+
+    # clean's params changed: it runs with everything below it; load and side
+    # are kept, train ran anyway (it had failed).
+    assert scene.ran() == ["clean", "train", "report"]
+    assert resumed.result("report") == "total 12"
+    assert resumed.phases["load"]["from_execution"] == failed.id
