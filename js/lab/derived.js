@@ -5,26 +5,17 @@
  * came from an earlier execution (cached, or reused by a re-run). Free of
  * JupyterLab imports so node's test runner can load them.
  */
+import { rerunWhat, shortId } from "../widget/rerun.js";
 import { statusIcon, statusText } from "../widget/state.js";
 
 /** @typedef {import("./format.js").DerivedFrom} DerivedFrom */
 /** @typedef {import("../widget/state.js").PhaseState} PhaseState */
 /** @typedef {import("../widget/state.js").Workflow} Workflow */
 
-/** Characters of an execution id shown where the full id would not fit. */
-const SHORT_ID = 8;
-
 /** The phases the tab lists by name; the rest are counted. */
 export const REUSED_LIST_MAX = 50;
 
-/**
- * The start of an execution id, enough to tell executions apart at a glance.
- * @param {string} id
- * @returns {string}
- */
-export function shortId(id) {
-  return id.slice(0, SHORT_ID);
-}
+export { shortId };
 
 /**
  * `derived_from` when it names a source execution, else null: documents
@@ -52,11 +43,7 @@ export function derivedFrom(value) {
  * @returns {string}
  */
 export function rerunText(link) {
-  const phase = link.phase_id ?? "?";
-  if (link.mode === "phase") return `ran '${phase}'`;
-  if (link.mode === "downstream") return `ran '${phase}' and downstream`;
-  if (link.mode === "resume") return "resumed from failure";
-  return "re-ran";
+  return rerunWhat(link.mode, link.phase_id ?? "?");
 }
 
 /**

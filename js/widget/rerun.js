@@ -93,10 +93,22 @@ export function readDerivedFrom(value) {
  */
 export function derivedText(derived, labelOf = (id) => id) {
   const name = derived.phaseId === null ? "" : labelOf(derived.phaseId);
-  let what = "resumed from failure";
-  if (derived.mode === "phase") what = `ran '${name}'`;
-  if (derived.mode === "downstream") what = `ran '${name}' and downstream`;
+  const what = rerunWhat(derived.mode, name);
   return `Derived from ${shortId(derived.executionId)} · ${what}`;
+}
+
+/**
+ * Say what a derived run did: "ran 'b'", "ran 'b' and downstream",
+ * "resumed from failure"; "re-ran" for a mode this version does not know.
+ * @param {string} mode
+ * @param {string} phaseName
+ * @returns {string}
+ */
+export function rerunWhat(mode, phaseName) {
+  if (mode === "phase") return `ran '${phaseName}'`;
+  if (mode === "downstream") return `ran '${phaseName}' and downstream`;
+  if (mode === "resume") return "resumed from failure";
+  return "re-ran";
 }
 
 /**
