@@ -292,6 +292,9 @@ class ExecutionManager:
         events of the source (JSON results up to 64 KiB are kept).
         """
         store = self._store()
+        # A run that just ended may have its last events still queued: read
+        # its final state, not a stale "running".
+        await self._call(store.flush)
         source = await self.get(execution_id, user)
         if execution_id in self.runners:
             raise ConflictError(
