@@ -336,7 +336,10 @@ class Runner:
             return False
         upstream = {dep: self.results.get(dep) for dep in phase.after}
         attempt = self.state.phases[pid]["attempt"]
-        key = self._key(pid) if self._keys is not None else None
+        key = None
+        if self._keys is not None:
+            # Off the loop: hashing reads files, imports refs, pickles results.
+            key = await asyncio.to_thread(self._key, pid)
         if (
             key is not None
             and pid in self._cacheable
@@ -388,7 +391,11 @@ class Runner:
         return False
 
     def _key(self, pid: str) -> str:
-        """The phase's content hash, from its upstream phases' keys and results."""
+        """The phase's content hash, from its upstream phases' keys and results.
+
+        Runs on a worker thread; keys of phases already done are read here as
+        the loop adds others (each is written once, by its own phase).
+        """
         assert self._keys is not None
         key = self._keys.get(pid)
         if key is None:
