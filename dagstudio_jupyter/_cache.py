@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import functools
 import hashlib
 import inspect
 import json
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
 # Bumped when the recipe changes, so keys of older runs stop matching.
 KEY_VERSION = "dagstudio-cache/1"
 # In a kernel, results of cached phases are kept in memory: at most this many.
-MEMORY_ENTRIES = 256
+MEMORY_ENTRIES = 1024
+# How deep functions bound into a callable (closures, defaults) are followed.
+MAX_CODE_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,18 @@ class PhaseCache(abc.ABC):
     def record(self, key: str, execution_id: str, result: Any) -> None:  # noqa: B027
         """Remember a successful run (a store records it from the event instead)."""
 
+    def trim(self) -> None:  # noqa: B027
+        """Called when a run ends: drop what is over the cache's size."""
+
 
 class MemoryCache(PhaseCache):
-    """Results kept in this process, newest first out of `MEMORY_ENTRIES`.
+    """Results kept in this process, the `entries` most recently used.
 
     Kernel runs use one per kernel (`KERNEL_CACHE`): results of any type stay
-    as they are, and go with the kernel.
+    as they are (held in memory), and go with the kernel. Entries are dropped
+    when a run ends (`trim`), not while it runs, so a workflow larger than
+    the cache still finds most of its phases (all but the surplus) rather
+    than evicting, phase by phase, the entries it is about to look up.
     """
 
     def __init__(self, entries: int = MEMORY_ENTRIES) -> None:
@@ -78,8 +87,16 @@ class MemoryCache(PhaseCache):
         with self._lock:
             self._hits[key] = CacheHit(execution_id, result)
             self._hits.move_to_end(key)
-            while len(self._hits) > self._entries:
-                self._hits.popitem(last=False)
+            # A hard bound, should one run record far more than the cache holds.
+            self._trim(4 * self._entries)
+
+    def trim(self) -> None:
+        with self._lock:
+            self._trim(self._entries)
+
+    def _trim(self, size: int) -> None:
+        while len(self._hits) > size:
+            self._hits.popitem(last=False)
 
     def clear(self) -> None:
         """Forget every result: the next runs compute all phases again."""
@@ -133,6 +150,10 @@ class ChainCache(PhaseCache):
     def record(self, key: str, execution_id: str, result: Any) -> None:
         for cache in self._caches:
             cache.record(key, execution_id, result)
+
+    def trim(self) -> None:
+        for cache in self._caches:
+            cache.trim()
 
 
 KERNEL_CACHE = MemoryCache()
@@ -189,20 +210,70 @@ def result_digest(result: Any) -> str:
     return "pickle:" + hashlib.sha256(data).hexdigest()
 
 
-def code_digest(func: Callable[..., Any]) -> str:
-    """A digest of a callable's code: its source, else its compiled code."""
+def code_digest(func: Callable[..., Any], depth: int = 0) -> str:
+    """A digest of a callable's code and of the values bound into it.
+
+    The code is its source text, else its compiled code. Bound values are
+    default arguments, closure cells, a `functools.partial`'s arguments, a
+    bound method's object and a callable object's attributes; a function
+    among them is hashed the same way (a few levels deep). A value that can
+    be neither JSON nor pickled makes the digest unique, so the phase runs.
+    """
+    if depth > MAX_CODE_DEPTH:
+        return secrets.token_hex(16)  # too deep to follow: never equal
+    if isinstance(func, functools.partial):
+        bound = {"args": func.args, "keywords": func.keywords}
+        return _digest(code_digest(func.func, depth + 1), _values(bound, depth))
+    if inspect.ismethod(func):
+        owner = _values(getattr(func.__self__, "__dict__", func.__self__), depth)
+        return _digest(code_digest(func.__func__, depth + 1), owner)
     target = inspect.unwrap(func)
     name = f"{getattr(target, '__module__', '')}:{getattr(target, '__qualname__', '')}"
-    try:
-        source = inspect.getsource(target)
-        return hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()
-    except (OSError, TypeError):
-        pass
     code = getattr(target, "__code__", None)
-    if isinstance(code, types.CodeType):
-        return hashlib.sha256(name.encode() + _code_bytes(code)).hexdigest()
-    # A builtin or a callable object: only its name can be seen.
-    return hashlib.sha256(name.encode() + repr(type(target)).encode()).hexdigest()
+    if not isinstance(code, types.CodeType) and not inspect.isbuiltin(target):
+        # A callable object: its class's __call__ and its attributes.
+        state = _values(getattr(target, "__dict__", {}), depth)
+        inner = code_digest(type(target).__call__, depth + 1)
+        return _digest(f"{type(target).__qualname__}", inner, state)
+    try:
+        text = inspect.getsource(target)
+    except (OSError, TypeError):
+        text = _code_bytes(code).hex() if isinstance(code, types.CodeType) else ""
+    bound = {
+        "defaults": getattr(target, "__defaults__", None),
+        "kwdefaults": getattr(target, "__kwdefaults__", None),
+        "closure": [
+            _cell_value(cell) for cell in getattr(target, "__closure__", None) or ()
+        ],
+    }
+    return _digest(name, text, _values(bound, depth))
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # a cell not filled yet
+        return None
+
+
+def _values(value: Any, depth: int) -> str:
+    """A stable text for values bound into a callable."""
+
+    def encode(item: Any) -> Any:
+        if callable(item) and not isinstance(item, type):
+            if depth >= MAX_CODE_DEPTH:
+                return "callable:" + secrets.token_hex(8)
+            return "code:" + code_digest(item, depth + 1)
+        return "value:" + result_digest(item)
+
+    try:
+        return json.dumps(value, sort_keys=True, default=encode)
+    except (TypeError, ValueError, RecursionError):
+        return "value:" + result_digest(value)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _code_bytes(code: types.CodeType) -> bytes:

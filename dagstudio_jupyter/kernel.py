@@ -303,13 +303,17 @@ class Run:
                 f"run {self.id} is {self.status}; wait for it to finish or cancel"
                 " it before running part of it again"
             )
+        from .workflow import Workflow
+
+        if workflow is not None and not isinstance(workflow, Workflow):
+            raise TypeError(
+                f"workflow must be a Workflow, got {type(workflow).__name__}"
+            )
         workflow = (workflow or self.workflow).validate()
-        results = {
-            pid: value
-            for pid, value in self.runner.results.items()
-            if not isinstance(value, ResultHandle)
-        }
-        plan = plan_rerun(workflow, self.execution(), results, mode, phase_id)
+        results = self._results_to_hand_on()
+        plan = plan_rerun(
+            workflow, self.execution(), results, mode, phase_id, before=self.workflow
+        )
         # The widget still showing this run goes on to the new one.
         widget = self.widget
         if "widget" not in options and widget is not None and widget.shows(self):
@@ -322,6 +326,24 @@ class Run:
         run.source = self
         run.start()
         return run.wait() if wait else run
+
+    def _results_to_hand_on(self) -> dict[str, Any]:
+        """This run's results as values: those left on a cluster are fetched.
+
+        A handle belongs to this run's event loop; a derived run has its own.
+        A result that can no longer be fetched is left out (the re-run says so
+        if it needs it).
+        """
+        results: dict[str, Any] = {}
+        for pid, value in self.runner.results.items():
+            if not isinstance(value, ResultHandle):
+                results[pid] = value
+                continue
+            try:
+                results[pid] = value.result()
+            except Exception as exc:
+                log.warning("run %s: result of %r not fetched: %s", self.id, pid, exc)
+        return results
 
     def __enter__(self) -> Run:
         return self

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._cache import phase_fingerprint
+from ._json import short_repr
 from .errors import ConflictError, DagStudioError
 from .workflow import Workflow
 
@@ -51,11 +53,14 @@ def plan_rerun(
     results: dict[str, Any],
     mode: str,
     phase_id: str | None = None,
+    before: Workflow | None = None,
 ) -> RerunPlan:
     """Plan a derived run of `source` (an execution document) or say why not.
 
     `results` are the source's results by phase id, as far as they are known
-    (a server keeps JSON results up to 64 KiB). Raises `RerunError` for a
+    (a server keeps JSON results up to 64 KiB). `before`, the workflow the
+    source ran when it is at hand (a kernel run's), lets a resume see changed
+    code too. Raises `RerunError` for a
     request that cannot work and `ConflictError` while the source runs or
     when there is nothing to resume.
     """
@@ -84,14 +89,14 @@ def plan_rerun(
             )
         selected = {pid for pid, p in states.items() if p["status"] not in DONE}
         # An edited workflow: a phase whose definition changed runs again,
-        # with all below it, though it completed. Only the document is
-        # compared: a callable's new code is not seen here (the cache sees it).
-        for pid in _changed(workflow, source):
+        # with all below it, though it completed.
+        for pid in _changed(workflow, source, before):
             selected |= {pid} | workflow.downstream(pid)
     else:
         if not isinstance(phase_id, str) or phase_id not in workflow.phases:
             raise RerunError(
-                f"phase_id must name a phase of the workflow, got {phase_id!r}"
+                "phase_id must name a phase of the workflow, got"
+                f" {short_repr(phase_id)}"
             )
         selected = {phase_id}
         if mode == "downstream":
@@ -99,8 +104,13 @@ def plan_rerun(
     _check_upstream(workflow, states, results, selected, source_id)
     reused = {
         pid: {
-            key: states[pid].get(key)
-            for key in ("status", "attempt", "started_at", "finished_at")
+            **{
+                key: states[pid].get(key)
+                for key in ("status", "attempt", "started_at", "finished_at")
+            },
+            # The run that computed the result: the source, or the one the
+            # source itself took it from (cached there, or reused).
+            "from_execution": states[pid].get("from_execution") or source_id,
         }
         for pid in workflow.phases
         if pid not in selected and states[pid]["status"] in DONE
@@ -115,9 +125,24 @@ def plan_rerun(
     )
 
 
-def _changed(workflow: Workflow, source: dict[str, Any]) -> list[str]:
-    """Phases whose document differs from the one the source execution ran."""
-    before = {
+def _changed(
+    workflow: Workflow, source: dict[str, Any], before: Workflow | None
+) -> list[str]:
+    """Phases defined otherwise than in the run of the source execution.
+
+    With the source's own workflow at hand, their content fingerprints are
+    compared (code and bound values included, as the cache does); else the
+    stored documents, which hold no code of callables.
+    """
+    if before is not None:
+        return [
+            pid
+            for pid, phase in workflow.phases.items()
+            if pid in before.phases
+            and phase is not before.phases[pid]
+            and phase_fingerprint(phase) != phase_fingerprint(before.phases[pid])
+        ]
+    stored = {
         phase.get("id"): phase
         for phase in source.get("workflow", {}).get("phases", [])
         if isinstance(phase, dict)
@@ -125,7 +150,7 @@ def _changed(workflow: Workflow, source: dict[str, Any]) -> list[str]:
     return [
         pid
         for pid, phase in workflow.phases.items()
-        if pid in before and phase.to_dict() != before[pid]
+        if pid in stored and phase.to_dict() != stored[pid]
     ]
 
 
@@ -155,6 +180,6 @@ def _check_upstream(
                 raise RerunError(
                     f"phase {pid!r} needs the result of upstream phase {dep!r},"
                     f" which execution {source_id!r} did not keep (a server keeps"
-                    f" JSON results up to 64 KiB); run {dep!r} and downstream"
-                    " instead"
+                    " JSON results up to 64 KiB; a kernel run, what it still holds);"
+                    f" run {dep!r} and downstream instead"
                 )

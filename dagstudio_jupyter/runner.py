@@ -112,9 +112,10 @@ class Runner:
         self._main: asyncio.Task[Any] | None = None
         self._order: list[str] = []
         self._cache = cache
-        if plan is not None and plan.phase_id is not None:
-            # The phase a person chose to run again runs, cached or not.
-            force = force | {plan.phase_id}
+        if plan is not None and plan.mode != "resume":
+            # What a person chose to run again runs, cached or not; a resume
+            # runs what did not complete, and may find some of it cached.
+            force = force | plan.selected
         self.force = force
         self._cacheable = {
             pid
@@ -189,6 +190,8 @@ class Runner:
                 )
                 self.finish_failed_internally(exc)
             self._ended = True
+            if self._cache is not None:
+                self._cache.trim()
             if self._owns_executor:
                 await self._fetch_handles()
         finally:
@@ -222,7 +225,7 @@ class Runner:
                 )
                 continue
             extra: dict[str, Any] = {
-                "from_execution": plan.source_id,
+                "from_execution": reused["from_execution"],
                 "started_at": reused["started_at"],
                 "finished_at": reused["finished_at"],
             }

@@ -315,7 +315,7 @@ def _preview_plan(state: ExecutionState, run: Run) -> None:
                 attempt=reused["attempt"] or 0,
                 started_at=reused["started_at"],
                 finished_at=reused["finished_at"],
-                from_execution=plan.source_id,
+                from_execution=reused["from_execution"],
             )
 
 

@@ -419,3 +419,20 @@ async def test_dask_server_runs_python_refs_on_the_cluster(dagstudio_api: Any) -
     assert "Dask-Default-Threads" in completed["count_items"]["result"]["thread"]
     # Its JSON is over 64 KiB: it stays on the cluster and is not kept.
     assert "result" not in completed["make_numbers"]
+
+
+def test_dask_kernel_rerun_hands_results_left_on_the_cluster_to_the_new_run() -> None:
+    executor = DaskExecutor(n_workers=1, threads_per_worker=1, processes=False)
+    wf = Workflow("w")
+    wf.add("load", load, params={"n": 3})
+    wf.add("total", total, after="load")
+
+    with wf.run(executor=executor) as run:
+        # total needs load's result, which stayed on the cluster.
+        again = run.rerun("total")
+        value = again.result("total")
+        again.close()
+    executor.shutdown()
+
+    assert again.status == "completed", again.error
+    assert value == 6

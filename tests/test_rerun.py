@@ -495,6 +495,8 @@ def test_server_resume_from_failure_reuses_completed_results(
     [
         ({"mode": "sideways", "phase_id": "train"}, 400, "mode must be one of"),
         ({"mode": "phase", "phase_id": "ghost"}, 400, "'ghost'"),
+        # A huge value is named, not echoed whole (nor written whole to the log).
+        ({"mode": "phase", "phase_id": "p" * 100_000}, 400, "'pppp"),
         ({"mode": "phase"}, 400, "phase_id must name a phase"),
         ({"mode": "resume", "phase_id": "train"}, 400, "resume takes no phase_id"),
         ({"mode": "phase", "phase_id": "report"}, 400, "needs upstream phase 'train'"),
@@ -519,6 +521,7 @@ def test_server_rerun_refusals_are_4xx_naming_the_problem(
 
     assert answer == status, error
     assert words in error["message"]
+    assert len(error["message"]) < 1000
     # Nothing was stored for a refused re-run.
     assert len(dag_server.api("GET", f"{API}/executions")[1]["executions"]) == count
 
@@ -709,3 +712,130 @@ def test_kernel_resume_with_an_edited_workflow_reruns_the_changed_phase_and_belo
     assert scene.ran() == ["clean", "train", "report"]
     assert resumed.result("report") == "total 12"
     assert resumed.phases["load"]["from_execution"] == failed.id
+
+
+def test_kernel_resume_with_edited_code_reruns_the_changed_phase(
+    tmp_path: Path,
+) -> None:
+    def build(value: int) -> Workflow:
+        wf = Workflow("code-edit")
+        if value == 1:
+
+            def a() -> int:
+                return 1
+        else:
+
+            def a() -> int:
+                return 5
+
+        def b(a: int) -> int:
+            if a == 1:
+                raise ValueError("a is still 1")
+            return a
+
+        wf.add("a", a)
+        wf.add("b", b, after="a")
+        return wf
+
+    failed = build(1).run()
+    resumed = failed.resume(workflow=build(5))
+
+    assert resumed.status == "completed", resumed.error
+    assert resumed.results == {"a": 5, "b": 5}
+
+
+@pytest.mark.parametrize("bound", ["default", "partial", "object"])
+def test_kernel_cache_sees_values_bound_into_a_callable(bound: str) -> None:
+    import functools
+
+    class Scale:
+        def __init__(self, k: int) -> None:
+            self.k = k
+
+        def __call__(self) -> int:
+            return self.k * 10
+
+    def scaled(k: int) -> int:
+        return k * 10
+
+    def build(k: int) -> Workflow:
+        wf = Workflow("bound")
+        funcs = {
+            "default": lambda k=k: k * 10,
+            "partial": functools.partial(scaled, k=k),
+            "object": Scale(k),
+        }
+        wf.add("a", funcs[bound])
+        return wf
+
+    first = build(1).run(cache=True)
+    same = build(1).run(cache=True)
+    other = build(2).run(cache=True)
+
+    assert first.result("a") == 10
+    assert same.phases["a"]["status"] == "cached"
+    assert other.phases["a"]["status"] == "completed"
+    assert other.result("a") == 20
+
+
+def test_kernel_cache_larger_workflow_than_the_cache_still_finds_most() -> None:
+    import asyncio
+
+    from dagstudio_jupyter._cache import MemoryCache
+    from dagstudio_jupyter.runner import Runner
+
+    wf = Workflow("wide")
+    for number in range(30):
+        wf.add(f"p{number}", lambda number=number: number)
+    cache = MemoryCache(entries=20)
+
+    def run() -> dict[str, str]:
+        runner = Runner(wf, cache=cache, cache_default=True)
+        state = asyncio.run(runner.run())
+        return {pid: p["status"] for pid, p in state.phases.items()}
+
+    run()
+    second = run()
+
+    # 20 of 30 fit; without trimming at the end of a run the lookups of the
+    # second run evicted each other and nearly everything ran again.
+    assert list(second.values()).count("cached") == 20
+
+
+def test_kernel_rerun_downstream_runs_every_phase_below_even_with_cache(
+    tmp_path: Path,
+) -> None:
+    scene = Counted(tmp_path)
+    first = scene.workflow.run(cache=True)
+    scene.ran()
+
+    again = first.rerun("clean", downstream=True)
+
+    assert scene.ran() == ["clean", "train", "report"]
+    assert again.phases["report"]["status"] == "completed"
+
+
+def test_kernel_from_execution_names_the_run_that_computed_the_result(
+    tmp_path: Path,
+) -> None:
+    scene = Counted(tmp_path)
+    computed = scene.workflow.run(cache=True)
+    cached = scene.workflow.run(cache=True)
+    assert cached.phases["load"]["from_execution"] == computed.id
+
+    derived = cached.rerun("report")
+    again = derived.rerun("report")
+
+    assert derived.phases["load"]["status"] == "cached"
+    assert derived.phases["load"]["from_execution"] == computed.id
+    assert again.phases["load"]["from_execution"] == computed.id
+    assert again.phases["report"]["from_execution"] is None
+
+
+def test_kernel_rerun_refuses_a_workflow_that_is_not_one(tmp_path: Path) -> None:
+    scene = Counted(tmp_path)
+    scene.fail_flag.touch()
+    failed = scene.workflow.run()
+
+    with pytest.raises(TypeError, match="workflow must be a Workflow, got str"):
+        failed.resume(workflow="notawf")  # type: ignore[arg-type]
