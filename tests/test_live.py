@@ -425,6 +425,25 @@ async def test_live_sends_deleted_to_a_subscriber_when_execution_is_deleted(
     assert message == deleted(execution["id"])
 
 
+async def test_live_subscribing_to_an_execution_just_deleted_says_deleted_not_4003(
+    dagstudio_rest: DagStudioRest, dagstudio_live_url: str
+) -> None:
+    # A page that opens an execution as it is deleted (or after) must not
+    # lose its whole socket, and with it the overview's own `deleted` frame.
+    token = await dagstudio_rest.token()
+    execution = await dagstudio_rest.submit()
+    await dagstudio_rest.wait_finished(execution["id"])
+    await dagstudio_rest.call("DELETE", f"executions/{execution['id']}")
+    async with open_live(dagstudio_live_url, token) as ws:
+        await frame(ws)
+
+        await ws.send(subscribe(execution["id"]))
+        message = await frame(ws)
+        await barrier(ws)  # the socket still serves, and says it only once
+
+    assert message == deleted(execution["id"])
+
+
 async def test_live_sends_deleted_to_the_overview_once_when_also_subscribed(
     dagstudio_rest: DagStudioRest, dagstudio_live_url: str
 ) -> None:

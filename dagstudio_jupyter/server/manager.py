@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import sys
@@ -33,6 +34,8 @@ RUN_OPTIONS: dict[str, Any] = {
     "force": (bool, list),
 }
 ACTIVE = ("pending", "running", "interrupted")
+# How many deleted executions the manager remembers for the live channel.
+KEEP_DELETED = 1000
 UNDER_WAY = frozenset({"pending", "queued", "running"})
 # A phase event after `running` that ends the attempt, and the status the
 # attempt is measured under: `queued` is a failed attempt about to be retried.
@@ -89,6 +92,10 @@ class ExecutionManager:
         self._shared_executor: Executor | None = None
         # Executions between a retry's checks and its runner's start.
         self._retrying: set[str] = set()
+        # Owners of the latest deleted executions, oldest first.
+        self._deleted: collections.OrderedDict[str, str | None] = (
+            collections.OrderedDict()
+        )
         if executor == "dask":
             self._shared_executor = make_executor("dask", address=dask_address or None)
         elif executor == "process":
@@ -476,10 +483,30 @@ class ExecutionManager:
             raise ConflictError(
                 f"execution {execution_id!r} is running; cancel it first"
             )
-        await self._call(store.delete_execution, execution_id)
+        # Noted before the store forgets it: a subscription that finds it gone
+        # from here on is told it was deleted (see `deleted_for`).
+        self._deleted[execution_id] = execution.get("owner")
+        while len(self._deleted) > KEEP_DELETED:
+            self._deleted.popitem(last=False)
+        try:
+            await self._call(store.delete_execution, execution_id)
+        except BaseException:
+            self._deleted.pop(execution_id, None)
+            raise
         EXECUTIONS.labels(status=execution["status"]).dec()
         self.owners.pop(execution_id, None)
         self._announce_deletion(execution)
+
+    def deleted_for(self, execution_id: str, user: str) -> bool:
+        """Whether `user` deleted `execution_id` lately (since this start).
+
+        Lets the live channel answer a subscription that races a deletion,
+        or comes after it, with `deleted` rather than closing the socket; only
+        for the user's own executions, so nothing is told of others'.
+        """
+        if execution_id not in self._deleted:
+            return False
+        return self.visible({"owner": self._deleted[execution_id]}, user)
 
     async def resume(self, execution: dict[str, Any], *, reason: str) -> None:
         """Run an execution again from its stored state (retry or recovery)."""

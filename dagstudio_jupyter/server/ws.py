@@ -136,6 +136,7 @@ class LiveSession:
         # Counted in LIVE_CONNECTIONS (until stop()).
         self._counted = False
         self.subscriptions: dict[str, Subscription] = {}
+        self._deleted_sent: set[str] = set()
         self.all_executions = False
         self._outbox: dict[str, list[Event]] = {}
         self._owner_lookups: dict[str, list[Event]] = {}
@@ -360,9 +361,16 @@ class LiveSession:
             if not events or len(events) > limit:
                 execution = await self.manager.get(execution_id, self.user)
         except NotFoundError:
-            if self.subscriptions.get(execution_id) is sub:
-                self.forbid(execution_id)
-            return  # else deleted meanwhile, and already said so
+            if self.subscriptions.get(execution_id) is not sub:
+                return  # deleted meanwhile, and already said so
+            if self.manager.deleted_for(execution_id, self.user):
+                # Gone before its deletion was announced, or before this
+                # subscription came: say so, and keep the socket's others.
+                self.subscriptions.pop(execution_id, None)
+                self._say_deleted(execution_id)
+                return
+            self.forbid(execution_id)
+            return
         except StoreUnavailableError as exc:
             self.send_error("store_unavailable", str(exc))
             self.subscriptions.pop(execution_id, None)
@@ -415,7 +423,14 @@ class LiveSession:
         self._outbox.pop(execution_id, None)
         self._owner_lookups.pop(execution_id, None)
         if followed or self.all_executions:
-            self.send({"type": "deleted", "execution_id": execution_id})
+            self._say_deleted(execution_id)
+
+    def _say_deleted(self, execution_id: str) -> None:
+        """One `deleted` frame per execution and socket."""
+        if execution_id in self._deleted_sent:
+            return
+        self._deleted_sent.add(execution_id)
+        self.send({"type": "deleted", "execution_id": execution_id})
 
     def _follow(self, sub: Subscription, event: Event) -> None:
         if sub.loading:
