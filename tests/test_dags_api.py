@@ -233,16 +233,18 @@ async def test_concurrent_retries_start_the_failed_phase_once(
     dagstudio_api: Any, tmp_path: Any
 ) -> None:
     runs = tmp_path / "runs"
-    doc = workflow(
-        {"id": "flaky", "kind": "shell", "command": f"echo x >> {runs}; exit 1"}
-    )
+    # Each attempt lasts a few seconds, so every retry below asks while the
+    # first one's attempt still runs (one that asked after it ended would
+    # rightly start another).
+    command = f"echo x >> {runs}; sleep 3; exit 1"
+    doc = workflow({"id": "flaky", "kind": "shell", "command": command})
     _, body, _ = await dagstudio_api("POST", "executions", {"workflow": doc})
-    await wait_finished(dagstudio_api, body["id"])
+    await wait_finished(dagstudio_api, body["id"], timeout=60)
 
     answers = await asyncio.gather(
         *(dagstudio_api("POST", f"executions/{body['id']}/retry") for _ in range(6))
     )
-    final = await wait_finished(dagstudio_api, body["id"])
+    final = await wait_finished(dagstudio_api, body["id"], timeout=60)
 
     statuses = sorted(status for status, _, _ in answers)
     assert statuses == [202] + [409] * 5
