@@ -60,13 +60,14 @@ def plan_rerun(
     `results` are the source's results by phase id, as far as they are known
     (a server keeps JSON results up to 64 KiB). `before`, the workflow the
     source ran when it is at hand (a kernel run's), lets a resume see changed
-    code too. Raises `RerunError` for a
-    request that cannot work and `ConflictError` while the source runs or
-    when there is nothing to resume.
+    code too. Raises `RerunError` for a request that cannot work and
+    `ConflictError` while the source runs or when there is nothing to resume.
     """
     source_id = source["id"]
     if mode not in MODES:
-        raise RerunError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise RerunError(
+            f"mode must be one of {', '.join(MODES)}, got {short_repr(mode)}"
+        )
     status = source.get("status")
     if status not in ("completed", "failed", "cancelled"):
         raise ConflictError(

@@ -497,6 +497,7 @@ def test_server_resume_from_failure_reuses_completed_results(
         ({"mode": "phase", "phase_id": "ghost"}, 400, "'ghost'"),
         # A huge value is named, not echoed whole (nor written whole to the log).
         ({"mode": "phase", "phase_id": "p" * 100_000}, 400, "'pppp"),
+        ({"mode": "m" * 100_000, "phase_id": "train"}, 400, "mode must be one of"),
         ({"mode": "phase"}, 400, "phase_id must name a phase"),
         ({"mode": "resume", "phase_id": "train"}, 400, "resume takes no phase_id"),
         ({"mode": "phase", "phase_id": "report"}, 400, "needs upstream phase 'train'"),

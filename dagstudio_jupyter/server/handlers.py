@@ -13,7 +13,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .._json import JSONInputError, loads_strict
+from .._json import JSONInputError, loads_strict, short_repr
 from .._state import EXECUTION_STATUSES
 from ..errors import (
     ConflictError,
@@ -170,7 +170,7 @@ class ExecutionsHandler(DagHandler):
         if status is not None and status not in EXECUTION_STATUSES:
             expected = sorted(EXECUTION_STATUSES)
             raise BadRequestError(
-                f"unknown status {status!r}; expected one of {expected}"
+                f"unknown status {short_repr(status)}; expected one of {expected}"
             )
         q = self.get_query_argument("q", None)
         if q is not None and len(q) > MAX_QUERY_TEXT:
@@ -203,7 +203,7 @@ class ExecutionsHandler(DagHandler):
         if "workflow" not in body or unknown:
             raise BadRequestError(
                 'body must be {"workflow": {...}, "options": {...}}'
-                + (f"; unknown field(s) {unknown}" if unknown else "")
+                + (f"; unknown field(s) {short_repr(unknown)}" if unknown else "")
             )
         refuse_nul_paths(body["workflow"])
         options = body.get("options")
@@ -292,7 +292,7 @@ class RerunHandler(DagHandler):
             raise BadRequestError(
                 'body must be {"mode": "phase" | "downstream" | "resume",'
                 ' "phase_id": ..., "options": {...}}'
-                + (f"; unknown field(s) {unknown}" if unknown else "")
+                + (f"; unknown field(s) {short_repr(unknown)}" if unknown else "")
             )
         options = body.get("options")
         if options is not None and not isinstance(options, dict):

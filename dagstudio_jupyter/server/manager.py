@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._cache import StoreCache, force_set
+from .._json import short_repr
 from .._state import EXECUTION_STATUSES, EXECUTION_TERMINAL, ExecutionState
 from ..errors import ConflictError, DagStudioError, InvalidWorkflowError, NotFoundError
 from ..executors import Executor, make_executor
@@ -347,7 +348,8 @@ class ExecutionManager:
         path = (self.root_dir / value).resolve()
         if not path.is_relative_to(self.root_dir):
             raise InvalidWorkflowError(
-                f"phase {phase_id!r}: {field} {value!r} is outside the server's root"
+                f"phase {short_repr(phase_id)}: {field} {short_repr(value)} is outside"
+                " the server's root"
             )
         return path
 
@@ -556,7 +558,8 @@ def _run_options(
     unknown = sorted(set(options) - set(RUN_OPTIONS))
     if unknown:
         raise BadRequestError(
-            f"unknown option(s) {unknown}; expected some of {sorted(RUN_OPTIONS)}"
+            f"unknown option(s) {short_repr(unknown)}; expected some of"
+            f" {sorted(RUN_OPTIONS)}"
         )
     for key, kind in RUN_OPTIONS.items():
         value = options.get(key)
@@ -564,13 +567,15 @@ def _run_options(
             continue
         if kind is bool and not isinstance(value, bool):
             raise BadRequestError(
-                f"option {key!r} must be true or false, got {value!r}"
+                f"option {key!r} must be true or false, got {short_repr(value)}"
             )
         if kind is not bool and (
             isinstance(value, bool) or not isinstance(value, kind)
         ):
             what = "a whole number" if kind is int else "a number"
-            raise BadRequestError(f"option {key!r} must be {what}, got {value!r}")
+            raise BadRequestError(
+                f"option {key!r} must be {what}, got {short_repr(value)}"
+            )
     # null means the default, as a missing option does.
     parallel = options.get("max_parallel")
     parallel = default_parallel if parallel is None else parallel
